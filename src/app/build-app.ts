@@ -1,0 +1,101 @@
+import cookie from '@fastify/cookie';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { registerAuthentication } from '../modules/auth/auth.hooks.js';
+import { authRoutes } from '../modules/auth/auth.routes.js';
+import { channelsRoutes } from '../modules/channels/channels.routes.js';
+import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
+import { messagesRoutes } from '../modules/messages/messages.routes.js';
+import { participantsRoutes } from '../modules/participants/participants.routes.js';
+import { createValidationError } from '../shared/errors.js';
+import type { Dependencies } from './dependencies.js';
+import { registerErrorHandler } from './error-handler.js';
+import { registerOpenApi } from './openapi.js';
+import { containsNulCharacter, registerValidation } from './validation.js';
+
+/** Builds the Fastify instance with every plugin and route; tests use it through `app.inject`. */
+export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: config.http.trustProxy,
+    // Paths are documented with trailing slashes (as the platform has them); both forms resolve.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerValidation(app);
+  registerErrorHandler(app);
+  await app.register(cookie);
+  registerAuthentication(app, {
+    authService: deps.authService,
+    cookieName: config.auth.session.cookieName,
+    allowedOrigins: config.http.allowedOrigins,
+  });
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined && containsNulCharacter(request.body)) {
+      throw createValidationError('Text may not contain NUL characters.', 'invalid_characters');
+    }
+  });
+  await registerOpenApi(app);
+
+  app.get(
+    '/healthz',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'healthz',
+        summary: 'The process is alive',
+        tags: ['health'],
+        response: { 200: Type.Object({ status: Type.String() }) },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'readyz',
+        summary: 'The database answers',
+        tags: ['health'],
+        response: {
+          200: Type.Object({ status: Type.String() }),
+          503: Type.Object({ status: Type.String() }),
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await deps.database.ping();
+        return { status: 'ok' };
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check failed');
+        return reply.status(503).send({ status: 'unavailable' });
+      }
+    },
+  );
+
+  await app.register(authRoutes, {
+    prefix: '/api/auth',
+    authService: deps.authService,
+    session: config.auth.session,
+  });
+  await app.register(
+    async (chat) => {
+      await chat.register(channelsRoutes, { channelsService: deps.channelsService });
+      await chat.register(participantsRoutes, { participantsService: deps.participantsService });
+      await chat.register(messagesRoutes, { messagesService: deps.messagesService });
+      await chat.register(contextsRoutes, { contextsService: deps.contextsService });
+    },
+    { prefix: '/api/chat' },
+  );
+  return app;
+}

@@ -1,0 +1,42 @@
+import { Ajv, type ErrorObject, type Options } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+// Bodies are validated strictly: no type coercion ("5" is not 5) and unknown fields are errors, not
+// silently dropped. Query strings and path params arrive as text, so those are coerced.
+const common: Options = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false };
+const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }));
+const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }));
+
+export function registerValidation(app: FastifyInstance) {
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as FastifySchema & object),
+  );
+  app.setSchemaErrorFormatter((errors, dataVar) => new Error(formatErrors(errors as ErrorObject[], dataVar)));
+}
+
+function formatErrors(errors: ErrorObject[], dataVar: string): string {
+  return errors
+    .map((error) => {
+      const path = `${dataVar}${error.instancePath}`;
+      if (error.keyword === 'additionalProperties') {
+        return `${path} has an unknown field '${String(error.params.additionalProperty)}'`;
+      }
+      if (error.keyword === 'required') return `${path} is missing '${String(error.params.missingProperty)}'`;
+      return `${path} ${error.message ?? 'is invalid'}`;
+    })
+    .join('; ');
+}
+
+/** Postgres text cannot hold NUL characters; refuse them up front instead of failing in the database. */
+export function containsNulCharacter(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 32 || value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some((item) => containsNulCharacter(item, depth + 1));
+  return Object.entries(value).some(
+    ([key, item]) => key.includes('\u0000') || containsNulCharacter(item, depth + 1),
+  );
+}

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import { Type, type Static } from 'typebox';
+
+// Every environment variable the service reads is declared here, once. Nothing else reads process.env.
+const Bool = (fallback: boolean) => Type.Boolean({ default: fallback });
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+  }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  PORT: Type.Integer({ default: 8000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.String({
+    enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+  }),
+  TRUST_PROXY: Bool(false),
+  DATA_DIR: Type.String({ default: './data', minLength: 1 }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 2, maximum: 200 }),
+  MIGRATE_ON_START: Bool(true),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PREFIX: Type.String({ default: 'hubx:' }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ default: 'hubx-chat', minLength: 1 }),
+  JWT_AUDIENCE: Type.String({ default: 'hubx-chat', minLength: 1 }),
+  JWT_ACCESS_TTL_SECONDS: Type.Integer({ default: 300, minimum: 30, maximum: 86_400 }),
+  JWT_REFRESH_TTL_SECONDS: Type.Integer({ default: 86_400, minimum: 60, maximum: 30 * 86_400 }),
+  PLATFORM_JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  PLATFORM_JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  PLATFORM_JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  PLATFORM_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  PLATFORM_JWT_ALGORITHMS: Type.String({ default: 'HS256,RS256,ES256' }),
+  AUTH_ALLOW_REGISTRATION: Bool(true),
+  PASSWORD_MIN_LENGTH: Type.Integer({ default: 8, minimum: 6, maximum: 128 }),
+  SESSION_TTL_SECONDS: Type.Integer({ default: 14 * 86_400, minimum: 60 }),
+  SESSION_COOKIE_NAME: Type.String({ default: 'hubx_session', pattern: '^[A-Za-z0-9_-]+$' }),
+  SESSION_COOKIE_SECURE: Bool(false),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: 100_000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+});
+type Env = Static<typeof EnvSchema>;
+
+export type Config = ReturnType<typeof buildConfig>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, strict: false });
+const validateEnv = ajv.compile(EnvSchema);
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function buildConfig(env: Env, jwtSecret: string) {
+  const origins = splitList(env.ALLOWED_ORIGINS);
+  return {
+    env: env.NODE_ENV,
+    http: {
+      host: env.HOST,
+      port: env.PORT,
+      trustProxy: env.TRUST_PROXY,
+      bodyLimit: env.BODY_LIMIT_BYTES,
+      allowedOrigins: origins,
+    },
+    log: { level: env.LOG_LEVEL },
+    database: env.DATABASE_URL
+      ? { kind: 'postgres' as const, url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
+      : { kind: 'pglite' as const, dataDir: resolve(env.DATA_DIR, 'pglite') },
+    migrateOnStart: env.MIGRATE_ON_START,
+    redis: env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : undefined,
+    auth: {
+      jwtSecret,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTtlSeconds: env.JWT_ACCESS_TTL_SECONDS,
+      refreshTtlSeconds: env.JWT_REFRESH_TTL_SECONDS,
+      allowRegistration: env.AUTH_ALLOW_REGISTRATION,
+      passwordMinLength: env.PASSWORD_MIN_LENGTH,
+      session: {
+        ttlSeconds: env.SESSION_TTL_SECONDS,
+        cookieName: env.SESSION_COOKIE_NAME,
+        secureCookie: env.SESSION_COOKIE_SECURE,
+      },
+      platform: env.PLATFORM_JWT_ISSUER
+        ? {
+            issuer: env.PLATFORM_JWT_ISSUER,
+            audience: env.PLATFORM_JWT_AUDIENCE ?? env.JWT_AUDIENCE,
+            secret: env.PLATFORM_JWT_SECRET,
+            jwksUrl: env.PLATFORM_JWKS_URL,
+            algorithms: splitList(env.PLATFORM_JWT_ALGORITHMS),
+          }
+        : undefined,
+    },
+    chat: { messageMaxChars: env.MESSAGE_MAX_CHARS },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+// The embedded mode must start on a fresh clone with no setup, so it keeps a generated secret in DATA_DIR.
+function readOrCreateEmbeddedSecret(dataDir: string): string {
+  const file = join(resolve(dataDir), 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(resolve(dataDir), { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+/** Parses and validates the environment; throws ConfigError listing every problem at once. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const env: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key];
+    if (value !== undefined && value !== '') env[key] = value;
+  }
+  const problems: string[] = [];
+  if (!validateEnv(env)) {
+    for (const error of validateEnv.errors ?? []) {
+      const name = error.instancePath.replace(/^\//, '') || 'environment';
+      problems.push(`${name}: ${error.message ?? 'is invalid'}`);
+    }
+  }
+  const parsed = env as Env;
+  if (problems.length === 0) {
+    if (parsed.DATABASE_URL && !parsed.JWT_SECRET) {
+      problems.push('JWT_SECRET: required (at least 32 characters) when DATABASE_URL is set');
+    }
+    if (parsed.NODE_ENV === 'production' && !parsed.JWT_SECRET) {
+      problems.push('JWT_SECRET: required in production');
+    }
+    if (parsed.PLATFORM_JWT_ISSUER && !parsed.PLATFORM_JWT_SECRET && !parsed.PLATFORM_JWKS_URL) {
+      problems.push('PLATFORM_JWT_ISSUER: needs PLATFORM_JWT_SECRET or PLATFORM_JWKS_URL');
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const secret = parsed.JWT_SECRET ?? readOrCreateEmbeddedSecret(parsed.DATA_DIR);
+  return buildConfig(parsed, secret);
+}
+
+/** Loads `.env` from the working directory when present (Node's own parser), then the config. */
+export function loadConfigFromProcess(): Config {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  return loadConfig(process.env);
+}

@@ -1,0 +1,70 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+// scrypt from node:crypto (no native addon to build). Parameters are stored with each hash so they can
+// be raised later without invalidating existing passwords.
+const PARAMS = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 };
+const MAX_MEMORY = 128 * PARAMS.N * PARAMS.r * 2;
+
+function derive(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFKC'), salt, keyLength, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
+  });
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const { N, r, p, keyLength } = PARAMS;
+  const key = await derive(password, salt, keyLength, { N, r, p, maxmem: MAX_MEMORY });
+  return `scrypt$${N}$${r}$${p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = encoded.split('$');
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const options = { N: Number(n), r: Number(r), p: Number(p), maxmem: 128 * Number(n) * Number(r) * 2 };
+  const key = await derive(password, Buffer.from(salt, 'base64url'), expected.length, options);
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+// A dummy hash to verify against when the user does not exist, so timing does not reveal usernames.
+let dummyHash: Promise<string> | undefined;
+export function getDummyHash(): Promise<string> {
+  dummyHash ??= hashPassword(randomBytes(12).toString('hex'));
+  return dummyHash;
+}
+
+const COMMON_PASSWORDS = new Set([
+  'password',
+  'password1',
+  '12345678',
+  '123456789',
+  '1234567890',
+  'qwertyuiop',
+  'qwerty123',
+  'senha123',
+  'senha1234',
+  'iloveyou',
+  'admin123',
+  'abc12345',
+  '11111111',
+  '00000000',
+  'letmein1',
+]);
+
+/** Returns the reasons a password is refused (empty when it is acceptable). */
+export function checkPasswordStrength(password: string, context: { username: string; minLength: number }) {
+  const problems: string[] = [];
+  if (password.length < context.minLength) {
+    problems.push(`This password is too short. It must contain at least ${context.minLength} characters.`);
+  }
+  if (password.length > 256) problems.push('This password is too long (at most 256 characters).');
+  if (/^\d+$/.test(password)) problems.push('This password is entirely numeric.');
+  if (COMMON_PASSWORDS.has(password.toLowerCase())) problems.push('This password is too common.');
+  if (context.username && password.toLowerCase().includes(context.username.toLowerCase())) {
+    problems.push('The password is too similar to the username.');
+  }
+  return problems;
+}

@@ -1,0 +1,173 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { newId } from '../../shared/ids.js';
+import { createValidationError } from '../../shared/errors.js';
+import type { UsersRepository } from '../users/users.repository.js';
+import type { UserRow } from '../users/users.table.js';
+import { createUsernameTakenError, createWeakPasswordError } from '../users/users.errors.js';
+import type { SessionsRepository } from './auth.repository.js';
+import {
+  createInvalidCredentialsError,
+  createInvalidTokenError,
+  createRegistrationClosedError,
+} from './auth.errors.js';
+import { checkPasswordStrength, getDummyHash, hashPassword, verifyPassword } from './auth.passwords.js';
+import type { TokenCodec } from './auth.tokens.js';
+
+export type AuthUser = { id: string; username: string; email: string; isStaff: boolean };
+
+export const toAuthUser = (row: UserRow): AuthUser => ({
+  id: row.id,
+  username: row.username,
+  email: row.email,
+  isStaff: row.isStaff,
+});
+
+const hashSessionToken = (token: string) => createHash('sha256').update(token).digest('hex');
+const USERNAME_PATTERN = /^[\w.@+-]{1,150}$/u;
+
+export function createAuthService(deps: {
+  usersRepository: UsersRepository;
+  sessionsRepository: SessionsRepository;
+  tokens: TokenCodec;
+  settings: {
+    allowRegistration: boolean;
+    passwordMinLength: number;
+    sessionTtlSeconds: number;
+    platformIssuer?: string | undefined;
+  };
+  now?: () => Date;
+}) {
+  const { usersRepository, sessionsRepository, tokens, settings } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function createUser(input: {
+    username: string;
+    password: string;
+    email?: string;
+    isStaff?: boolean;
+  }) {
+    if (!USERNAME_PATTERN.test(input.username)) {
+      throw createValidationError(
+        'Enter a valid username: up to 150 letters, digits and @/./+/-/_ characters.',
+        'users.invalid_username',
+      );
+    }
+    const problems = checkPasswordStrength(input.password, {
+      username: input.username,
+      minLength: settings.passwordMinLength,
+    });
+    if (problems.length > 0) throw createWeakPasswordError(problems.join(' '));
+    const row = await usersRepository.insert({
+      id: newId(),
+      username: input.username,
+      email: input.email ?? '',
+      passwordHash: await hashPassword(input.password),
+      isStaff: input.isStaff ?? false,
+    });
+    if (!row) throw createUsernameTakenError();
+    return toAuthUser(row);
+  }
+
+  async function checkCredentials(username: string, password: string): Promise<UserRow> {
+    const user = await usersRepository.findByUsername(username);
+    if (!user || !user.passwordHash) {
+      await verifyPassword(password, await getDummyHash());
+      throw createInvalidCredentialsError();
+    }
+    const valid = await verifyPassword(password, user.passwordHash);
+    if (!valid || !user.isActive) throw createInvalidCredentialsError();
+    return user;
+  }
+
+  async function findActiveUser(id: string): Promise<UserRow | undefined> {
+    const user = await usersRepository.findById(id);
+    return user?.isActive ? user : undefined;
+  }
+
+  /** Provisions (or refreshes) the local user behind a verified platform token. */
+  async function provisionPlatformUser(claims: {
+    subject: string;
+    username: string;
+    email: string;
+    isStaff: boolean;
+  }): Promise<UserRow | undefined> {
+    const issuer = settings.platformIssuer;
+    if (!issuer) return undefined;
+    const existing = await usersRepository.findByExternalIdentity(issuer, claims.subject);
+    if (existing) {
+      if (!existing.isActive) return undefined;
+      if (existing.isStaff !== claims.isStaff || existing.email !== claims.email) {
+        return usersRepository.update(existing.id, { isStaff: claims.isStaff, email: claims.email });
+      }
+      return existing;
+    }
+    const inserted = await usersRepository.insert({
+      id: newId(),
+      username: claims.username,
+      email: claims.email,
+      isStaff: claims.isStaff,
+      externalIssuer: issuer,
+      externalSubject: claims.subject,
+    });
+    if (inserted) return inserted;
+    // Username clash with a local account (or a concurrent first sight): look again by identity.
+    return usersRepository.findByExternalIdentity(issuer, claims.subject);
+  }
+
+  return {
+    async register(input: { username: string; password: string; email: string }) {
+      if (!settings.allowRegistration) throw createRegistrationClosedError();
+      return createUser({ ...input, isStaff: false });
+    },
+    createUser,
+
+    async issueTokens(username: string, password: string) {
+      const user = await checkCredentials(username, password);
+      return { access: await tokens.signAccess(user.id), refresh: await tokens.signRefresh(user.id) };
+    },
+
+    async refreshAccessToken(refresh: string) {
+      const userId = await tokens.verify(refresh, 'refresh');
+      const user = userId ? await findActiveUser(userId) : undefined;
+      if (!user) throw createInvalidTokenError('Token is invalid or expired.');
+      return { access: await tokens.signAccess(user.id) };
+    },
+
+    /** Resolves a bearer token (ours or the platform's) to an active user. */
+    async authenticateBearer(token: string): Promise<AuthUser | undefined> {
+      if (settings.platformIssuer && tokens.peekIssuer(token) === settings.platformIssuer) {
+        const claims = await tokens.verifyPlatform(token);
+        const user = claims ? await provisionPlatformUser(claims) : undefined;
+        return user ? toAuthUser(user) : undefined;
+      }
+      const userId = await tokens.verify(token, 'access');
+      const user = userId ? await findActiveUser(userId) : undefined;
+      return user ? toAuthUser(user) : undefined;
+    },
+
+    async login(username: string, password: string) {
+      const user = await checkCredentials(username, password);
+      const token = randomBytes(32).toString('base64url');
+      const expiresAt = new Date(now().getTime() + settings.sessionTtlSeconds * 1000);
+      await sessionsRepository.insert({
+        id: newId(),
+        tokenHash: hashSessionToken(token),
+        userId: user.id,
+        expiresAt,
+      });
+      return { token, expiresAt, user: toAuthUser(user) };
+    },
+
+    async authenticateSession(token: string): Promise<AuthUser | undefined> {
+      const user = await sessionsRepository.findUserByTokenHash(hashSessionToken(token), now());
+      return user ? toAuthUser(user) : undefined;
+    },
+
+    /** Ends a session; returns the user id it belonged to (so live sockets can be closed). */
+    async logout(token: string): Promise<string | undefined> {
+      const deleted = await sessionsRepository.deleteByTokenHash(hashSessionToken(token));
+      return deleted?.userId;
+    },
+  };
+}
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,108 @@
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import type { Executor } from '../../platform/db/client.js';
+import { contextMemberships } from '../contexts/contexts.table.js';
+import { chatMessages } from '../messages/messages.table.js';
+import { chatParticipants } from '../participants/participants.table.js';
+import { users } from '../users/users.table.js';
+import { chatChannels, type ChannelRow } from './channels.table.js';
+
+const notDeleted = isNull(chatChannels.deletedAt);
+
+export function createChannelsRepository({ db }: { db: Executor }) {
+  return {
+    async insert(values: typeof chatChannels.$inferInsert, tx: Executor = db): Promise<ChannelRow> {
+      const [row] = await tx.insert(chatChannels).values(values).returning();
+      return row!;
+    },
+    async findById(id: string, tx: Executor = db): Promise<ChannelRow | undefined> {
+      const [row] = await tx
+        .select()
+        .from(chatChannels)
+        .where(and(eq(chatChannels.id, id), notDeleted));
+      return row;
+    },
+    async update(
+      id: string,
+      values: Partial<Pick<ChannelRow, 'titulo' | 'descricao' | 'categoria' | 'deletedAt'>>,
+      tx: Executor = db,
+    ): Promise<ChannelRow | undefined> {
+      const [row] = await tx
+        .update(chatChannels)
+        .set(values)
+        .where(and(eq(chatChannels.id, id), notDeleted))
+        .returning();
+      return row;
+    },
+    /**
+     * Channels the user may see in their list: those they actively participate in (context channels
+     * only while they are still in the context, unless staff), plus the context channels of their
+     * active contexts that they were not removed from. Keyset-paginated by id.
+     */
+    async listVisibleTo(
+      user: { id: string; isStaff: boolean },
+      options: { categoria?: string | undefined; afterId?: string | undefined; limit: number },
+      tx: Executor = db,
+    ): Promise<ChannelRow[]> {
+      const inActiveContext = sql`exists (
+        select 1 from ${contextMemberships}
+        where ${contextMemberships.userId} = ${user.id}
+          and ${contextMemberships.contextoTipo} = ${chatChannels.contextoTipo}
+          and ${contextMemberships.contextoId} = ${chatChannels.contextoId}
+          and ${contextMemberships.status} = 'ativo')`;
+      const participantRow = sql`(
+        select ${chatParticipants.removedAt} is null from ${chatParticipants}
+        where ${chatParticipants.channelId} = ${chatChannels.id} and ${chatParticipants.userId} = ${user.id})`;
+      const staff = user.isStaff ? sql`true` : sql`false`;
+      return tx
+        .select()
+        .from(chatChannels)
+        .where(
+          and(
+            notDeleted,
+            options.categoria !== undefined ? eq(chatChannels.categoria, options.categoria) : undefined,
+            options.afterId ? gt(chatChannels.id, options.afterId) : undefined,
+            sql`(
+              (${participantRow} is true and (${chatChannels.contextoTipo} = 'privado' or ${staff} or ${inActiveContext}))
+              or (${chatChannels.contextoTipo} <> 'privado' and ${participantRow} is null and ${inActiveContext})
+            )`,
+          ),
+        )
+        .orderBy(asc(chatChannels.id))
+        .limit(options.limit + 1);
+    },
+    /** The newest visible (not deleted, not hidden) message of each channel: one index probe each. */
+    async findLastMessages(channelIds: string[], tx: Executor = db) {
+      if (channelIds.length === 0) return [];
+      const last = tx
+        .select({ id: chatMessages.id })
+        .from(chatMessages)
+        .where(
+          and(
+            eq(chatMessages.channelId, chatChannels.id),
+            isNull(chatMessages.deletedAt),
+            isNull(chatMessages.hiddenAt),
+          ),
+        )
+        .orderBy(desc(chatMessages.seq))
+        .limit(1)
+        .as('last_message');
+      const ids = await tx
+        .select({ id: last.id })
+        .from(chatChannels)
+        .innerJoinLateral(last, sql`true`)
+        .where(inArray(chatChannels.id, channelIds));
+      if (ids.length === 0) return [];
+      return tx
+        .select({ message: chatMessages, username: users.username })
+        .from(chatMessages)
+        .leftJoin(users, eq(users.id, chatMessages.remetenteId))
+        .where(
+          inArray(
+            chatMessages.id,
+            ids.map((row) => row.id),
+          ),
+        );
+    },
+  };
+}
+export type ChannelsRepository = ReturnType<typeof createChannelsRepository>;

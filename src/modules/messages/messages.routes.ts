@@ -1,0 +1,108 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { currentUser } from '../auth/auth.hooks.js';
+import { ChannelParams } from '../channels/channels.schemas.js';
+import { buildPageUrl } from '../../shared/page-url.js';
+import { errorResponses, PageSchema } from '../../shared/schemas.js';
+import type { MessagesService } from './messages.service.js';
+import { EditMessageBody, ListMessagesQuery, MessageSchema, SendMessageBody } from './messages.schemas.js';
+
+const MessageParams = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  mid: Type.String({ format: 'uuid' }),
+});
+
+export const messagesRoutes: FastifyPluginAsyncTypebox<{ messagesService: MessagesService }> = async (
+  app,
+  { messagesService },
+) => {
+  const tags = ['messages'];
+
+  app.post(
+    '/channels/:id/messages/',
+    {
+      schema: {
+        operationId: 'sendMessage',
+        summary: 'Send a message (201; 200 with the original when client_id was already used)',
+        tags,
+        params: ChannelParams,
+        body: SendMessageBody,
+        response: { 200: MessageSchema, 201: MessageSchema, ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const result = await messagesService.sendMessage(currentUser(request), request.params.id, request.body);
+      return reply.status(result.created ? 201 : 200).send(result.message);
+    },
+  );
+
+  app.get(
+    '/channels/:id/messages/',
+    {
+      schema: {
+        operationId: 'listMessages',
+        summary: 'Messages in chronological order, newest page first, with keyset cursors',
+        tags,
+        params: ChannelParams,
+        querystring: ListMessagesQuery,
+        response: { 200: PageSchema(MessageSchema), ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const page = await messagesService.listMessages(currentUser(request), request.params.id, request.query);
+      return {
+        results: page.results,
+        next: buildPageUrl(request, page.next),
+        previous: buildPageUrl(request, page.previous),
+      };
+    },
+  );
+
+  app.get(
+    '/channels/:id/messages/:mid/',
+    {
+      schema: {
+        operationId: 'getMessage',
+        summary: 'One message',
+        tags,
+        params: MessageParams,
+        response: { 200: MessageSchema, ...errorResponses(401, 404) },
+      },
+    },
+    async (request) =>
+      messagesService.getMessage(currentUser(request), request.params.id, request.params.mid),
+  );
+
+  app.patch(
+    '/channels/:id/messages/:mid/',
+    {
+      schema: {
+        operationId: 'editMessage',
+        summary: 'Edit a message (sender or channel admin); the previous text is kept in the history',
+        tags,
+        params: MessageParams,
+        body: EditMessageBody,
+        response: { 200: MessageSchema, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) =>
+      messagesService.editMessage(currentUser(request), request.params.id, request.params.mid, request.body),
+  );
+
+  app.delete(
+    '/channels/:id/messages/:mid/',
+    {
+      schema: {
+        operationId: 'deleteMessage',
+        summary: 'Delete a message (sender, channel admin or staff; soft delete)',
+        tags,
+        params: MessageParams,
+        response: { 204: { type: 'null' }, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await messagesService.deleteMessage(currentUser(request), request.params.id, request.params.mid);
+      return reply.status(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,300 @@
+import { newId } from '../../shared/ids.js';
+import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
+import { parseIsoTimestamp } from '../../shared/time.js';
+import type { AuthUser } from '../auth/auth.service.js';
+import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
+import type { UnitOfWork } from '../events/events.service.js';
+import type { ModerationRepository } from '../moderation/moderation.repository.js';
+import type { ReactionsRepository } from '../reactions/reactions.repository.js';
+import type { MessageType } from './messages.table.js';
+import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
+import {
+  createCannotDeleteError,
+  createCannotEditError,
+  createCiphertextRefusedError,
+  createEmptyMessageError,
+  createInvalidCursorError,
+  createInvalidDateError,
+  createInvalidReplyError,
+  createMessageNotFoundError,
+  createMessageTooLongError,
+  createPlaintextRefusedError,
+  createUnsupportedTypeError,
+} from './messages.errors.js';
+import { toMessageView, type MessageView } from './messages.views.js';
+
+export type SendMessageInput = {
+  tipo: MessageType;
+  conteudo?: string | undefined;
+  conteudo_cifrado?: string | undefined;
+  alg?: string | undefined;
+  key_version?: number | undefined;
+  reply_to?: string | null | undefined;
+  client_id?: string | undefined;
+};
+export type EditMessageInput = {
+  conteudo?: string | undefined;
+  conteudo_cifrado?: string | undefined;
+  key_version?: number | undefined;
+};
+export type ListMessagesInput = {
+  cursor?: string | undefined;
+  limit: number;
+  desde?: string | undefined;
+  ate?: string | undefined;
+};
+
+/** The content columns of a message after the channel's plaintext/E2EE rules were applied. */
+type Content = {
+  conteudo: string;
+  conteudoCifrado: string | null;
+  alg: string | null;
+  keyVersion: number | null;
+};
+
+export function createMessagesService(deps: {
+  uow: UnitOfWork;
+  access: ChannelAccess;
+  messagesRepository: MessagesRepository;
+  moderationRepository: ModerationRepository;
+  reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  settings: { messageMaxChars: number };
+}) {
+  const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
+
+  async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
+    const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
+    return rows.map((row) => toMessageView(row, reactions.get(row.message.id)));
+  }
+
+  /** Applies the plaintext or E2EE rules of the channel to submitted content. */
+  function checkContent(
+    standing: ChannelStanding,
+    input: {
+      conteudo?: string | undefined;
+      conteudo_cifrado?: string | undefined;
+      alg?: string | undefined;
+      key_version?: number | undefined;
+    },
+  ): Content {
+    if (standing.channel.e2eeHabilitado) {
+      if ((input.conteudo ?? '') !== '' || !input.conteudo_cifrado || input.key_version === undefined) {
+        throw createPlaintextRefusedError();
+      }
+      if (input.alg !== undefined && input.alg !== 'AES-GCM') throw createPlaintextRefusedError();
+      return {
+        conteudo: '',
+        conteudoCifrado: input.conteudo_cifrado,
+        alg: 'AES-GCM',
+        keyVersion: input.key_version,
+      };
+    }
+    if (input.conteudo_cifrado !== undefined || input.alg !== undefined || input.key_version !== undefined) {
+      throw createCiphertextRefusedError();
+    }
+    const text = input.conteudo ?? '';
+    if (text.trim().length === 0) throw createEmptyMessageError();
+    if ([...text].length > settings.messageMaxChars) {
+      throw createMessageTooLongError(
+        `Message content is longer than ${settings.messageMaxChars} characters.`,
+      );
+    }
+    return { conteudo: text, conteudoCifrado: null, alg: null, keyVersion: null };
+  }
+
+  /** A message of the channel that this user may see, or 404 (whoever asks, for ids of other channels). */
+  async function findVisible(
+    standing: ChannelStanding,
+    messageId: string,
+    tx?: Parameters<MessagesRepository['findInChannel']>[2],
+    lock = false,
+  ) {
+    const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
+    if (!row || row.message.deletedAt) throw createMessageNotFoundError();
+    if (row.message.hiddenAt && !standing.isModerator) throw createMessageNotFoundError();
+    return row;
+  }
+
+  return {
+    /** Sends a message; `created` is false when the client_id was already used (idempotent retry). */
+    async sendMessage(
+      user: AuthUser,
+      channelId: string,
+      input: SendMessageInput,
+    ): Promise<{ message: MessageView; created: boolean }> {
+      if (input.tipo !== 'text') throw createUnsupportedTypeError();
+      const standing = await access.requireMember(user, channelId);
+      const content = checkContent(standing, input);
+      if (input.client_id) {
+        const existing = await messagesRepository.findByClientId(
+          standing.channel.id,
+          user.id,
+          input.client_id,
+        );
+        if (existing) return { message: (await withReactions([existing]))[0]!, created: false };
+      }
+      const outcome = await uow
+        .run(async (tx, events) => {
+          await access.joinIfNeeded(standing, tx, events);
+          if (input.reply_to) {
+            const target = await messagesRepository.findInChannel(standing.channel.id, input.reply_to, tx);
+            if (!target || target.message.deletedAt || (target.message.hiddenAt && !standing.isModerator)) {
+              throw createInvalidReplyError();
+            }
+          }
+          const seq = await events.allocateSeq(standing.channel.id);
+          const inserted = await messagesRepository.insert(
+            {
+              id: newId(),
+              channelId: standing.channel.id,
+              remetenteId: user.id,
+              tipo: input.tipo,
+              ...content,
+              replyToId: input.reply_to ?? null,
+              clientId: input.client_id ?? null,
+              seq,
+            },
+            tx,
+          );
+          // Lost a race on client_id: roll back so the sequence number is given back (no gap in the log).
+          if (!inserted) throw new DuplicateClientIdSignal();
+          const view = toMessageView({ message: inserted, username: user.username });
+          await events.record({ channelId: standing.channel.id, type: 'chat.message', payload: view, seq });
+          return view;
+        })
+        .catch((error: unknown) => {
+          // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
+          // answers with the winner's message instead of an error.
+          if (error instanceof DuplicateClientIdSignal || (input.client_id && isUniqueViolation(error))) {
+            return undefined;
+          }
+          throw error;
+        });
+      if (outcome) return { message: outcome, created: true };
+      const original = await messagesRepository.findByClientId(
+        standing.channel.id,
+        user.id,
+        input.client_id!,
+      );
+      if (!original) throw new Error('client_id conflict without an original message');
+      return { message: (await withReactions([original]))[0]!, created: false };
+    },
+
+    async listMessages(user: AuthUser, channelId: string, input: ListMessagesInput) {
+      const desde = input.desde !== undefined ? parseIsoTimestamp(input.desde) : undefined;
+      const ate = input.ate !== undefined ? parseIsoTimestamp(input.ate) : undefined;
+      if ((input.desde !== undefined && !desde) || (input.ate !== undefined && !ate))
+        throw createInvalidDateError();
+      const cursor = input.cursor !== undefined ? decodeCursor(input.cursor) : undefined;
+      if (input.cursor !== undefined && !cursor) throw createInvalidCursorError();
+      const standing = await access.requireReadable(user, channelId);
+      if (standing.needsJoin) await uow.run((tx, events) => access.joinIfNeeded(standing, tx, events));
+
+      const filter: MessageListFilter = {
+        channelId: standing.channel.id,
+        includeHidden: standing.isModerator,
+        desde,
+        ate,
+      };
+      // Without a cursor: the newest page, unless `desde` asks to read forward from a point in time.
+      const direction = cursor?.direction ?? (desde ? 'after' : 'before');
+      const rows = await messagesRepository.listPage(filter, {
+        direction,
+        seq: cursor?.seq,
+        limit: input.limit,
+      });
+      const hasMore = rows.length > input.limit;
+      const page = rows.slice(0, input.limit);
+      if (direction === 'before') page.reverse();
+      const first = page[0]?.message.seq;
+      const last = page[page.length - 1]?.message.seq;
+      const olderExists =
+        first === undefined
+          ? false
+          : direction === 'before'
+            ? hasMore
+            : await messagesRepository.existsBeyond(filter, 'before', first);
+      const newerExists =
+        last === undefined
+          ? false
+          : direction === 'after'
+            ? hasMore
+            : await messagesRepository.existsBeyond(filter, 'after', last);
+      return {
+        results: await withReactions(page),
+        next: newerExists ? encodeCursor({ direction: 'after', seq: last! }) : undefined,
+        previous: olderExists ? encodeCursor({ direction: 'before', seq: first! }) : undefined,
+      };
+    },
+
+    async getMessage(user: AuthUser, channelId: string, messageId: string): Promise<MessageView> {
+      const standing = await access.requireReadable(user, channelId);
+      const row = await findVisible(standing, messageId);
+      return (await withReactions([row]))[0]!;
+    },
+
+    async editMessage(
+      user: AuthUser,
+      channelId: string,
+      messageId: string,
+      input: EditMessageInput,
+    ): Promise<MessageView> {
+      const standing = await access.requireReadable(user, channelId);
+      const updated = await uow.run(async (tx, events) => {
+        const row = await findVisible(standing, messageId, tx, true);
+        const isSender = row.message.remetenteId === user.id && standing.isMember;
+        if (!isSender && !standing.isAdmin) throw createCannotEditError();
+        const content = checkContent(standing, {
+          ...input,
+          alg: standing.channel.e2eeHabilitado ? 'AES-GCM' : undefined,
+        });
+        const previous = row.message.conteudoCifrado ?? row.message.conteudo;
+        await moderationRepository.insertEdit(
+          { messageId: row.message.id, previousContent: previous, editorId: user.id },
+          tx,
+        );
+        await moderationRepository.insertLog(
+          { messageId: row.message.id, action: 'edit', moderatorId: user.id, previousContent: previous },
+          tx,
+        );
+        const message = (await messagesRepository.update(
+          row.message.id,
+          { ...content, editedAt: new Date() },
+          tx,
+        ))!;
+        const view = toMessageView({ message, username: row.username });
+        await events.record({ channelId: standing.channel.id, type: 'chat.message.updated', payload: view });
+        return { message, username: row.username };
+      });
+      return (await withReactions([updated]))[0]!;
+    },
+
+    async deleteMessage(user: AuthUser, channelId: string, messageId: string): Promise<void> {
+      const standing = await access.requireReadable(user, channelId);
+      await uow.run(async (tx, events) => {
+        const row = await findVisible(standing, messageId, tx, true);
+        const isSender = row.message.remetenteId === user.id && standing.isMember;
+        if (!isSender && !standing.isAdmin) throw createCannotDeleteError();
+        await messagesRepository.update(row.message.id, { deletedAt: new Date() }, tx);
+        await events.record({
+          channelId: standing.channel.id,
+          type: 'chat.message.deleted',
+          payload: { mensagem_id: row.message.id },
+        });
+      });
+    },
+  };
+}
+export type MessagesService = ReturnType<typeof createMessagesService>;
+
+class DuplicateClientIdSignal extends Error {}
+
+function isUniqueViolation(error: unknown): boolean {
+  let current: unknown = error;
+  // drizzle wraps driver errors; the SQLSTATE sits on the error or its cause.
+  for (let depth = 0; current && depth < 4; depth++) {
+    if (typeof current === 'object' && (current as { code?: unknown }).code === '23505') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

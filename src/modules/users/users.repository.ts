@@ -1,0 +1,43 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Executor } from '../../platform/db/client.js';
+import { users, type UserRow } from './users.table.js';
+
+export function createUsersRepository({ db }: { db: Executor }) {
+  return {
+    async findById(id: string, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.select().from(users).where(eq(users.id, id));
+      return row;
+    },
+    async findByUsername(username: string, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx
+        .select()
+        .from(users)
+        .where(sql`lower(${users.username}) = lower(${username})`);
+      return row;
+    },
+    async findByExternalIdentity(issuer: string, subject: string, tx: Executor = db) {
+      const [row] = await tx
+        .select()
+        .from(users)
+        .where(and(eq(users.externalIssuer, issuer), eq(users.externalSubject, subject)));
+      return row;
+    },
+    async findActiveByIds(ids: string[], tx: Executor = db): Promise<UserRow[]> {
+      if (ids.length === 0) return [];
+      return tx
+        .select()
+        .from(users)
+        .where(and(inArray(users.id, ids), eq(users.isActive, true)));
+    },
+    /** Inserts a user; returns undefined when the username (case-insensitive) or identity is taken. */
+    async insert(values: typeof users.$inferInsert, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.insert(users).values(values).onConflictDoNothing().returning();
+      return row;
+    },
+    async update(id: string, values: Partial<typeof users.$inferInsert>, tx: Executor = db) {
+      const [row] = await tx.update(users).set(values).where(eq(users.id, id)).returning();
+      return row;
+    },
+  };
+}
+export type UsersRepository = ReturnType<typeof createUsersRepository>;
