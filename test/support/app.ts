@@ -1,0 +1,74 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { buildApp } from '../../src/app/build-app.js';
+import { createDependencies, type Dependencies } from '../../src/app/dependencies.js';
+import { loadConfig } from '../../src/config/config.js';
+import { hashPassword } from '../../src/modules/auth/auth.passwords.js';
+import type { AuthUser } from '../../src/modules/auth/auth.service.js';
+import { newId } from '../../src/shared/ids.js';
+import { openTestDatabase } from './database.js';
+
+export const TEST_PASSWORD = 'correct-horse-battery';
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
+export const ALLOWED_ORIGIN = 'https://app.hubx.test';
+
+let sharedHash: Promise<string> | undefined;
+let counter = 0;
+
+export type TestUser = AuthUser & { token: string; auth: { authorization: string } };
+
+export async function createTestApp(env: Record<string, string> = {}) {
+  const database = await openTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-test-')),
+    ALLOWED_ORIGINS: ALLOWED_ORIGIN,
+    ...env,
+  });
+  const deps: Dependencies = await createDependencies(config, { database: database.handle });
+  const app: FastifyInstance = await buildApp(deps);
+  await app.ready();
+
+  /** Creates an active user straight in the database (hashing once per file keeps tests fast). */
+  async function createUser(options: { staff?: boolean; username?: string; active?: boolean } = {}): Promise<TestUser> {
+    sharedHash ??= hashPassword(TEST_PASSWORD);
+    counter += 1;
+    const username = options.username ?? `user${counter}_${newId().slice(-6)}`;
+    const row = (await deps.usersRepository.insert({
+      id: newId(),
+      username,
+      email: `${username}@example.test`,
+      passwordHash: await sharedHash,
+      isStaff: options.staff ?? false,
+      isActive: options.active ?? true,
+    }))!;
+    const token = await deps.tokens.signAccess(row.id);
+    return {
+      id: row.id,
+      username: row.username,
+      email: row.email,
+      isStaff: row.isStaff,
+      token,
+      auth: { authorization: `Bearer ${token}` },
+    };
+  }
+
+  return {
+    app,
+    deps,
+    config,
+    database,
+    createUser,
+    inject: (options: InjectOptions) => app.inject(options),
+    async close() {
+      await app.close();
+      await deps.close();
+      await database.drop();
+    },
+  };
+}
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
