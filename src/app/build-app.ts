@@ -28,6 +28,10 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerValidation(app);
+  // Public routes say so in the OpenAPI document (no security requirement).
+  app.addHook('onRoute', (route) => {
+    if (route.config?.public && route.schema) route.schema = { ...route.schema, security: [] };
+  });
   registerErrorHandler(app);
   await app.register(cookie);
   registerAuthentication(app, {

@@ -1,0 +1,59 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const dataDir = () => mkdtempSync(join(tmpdir(), 'hubx-config-'));
+
+describe('loadConfig', () => {
+  it('gives the embedded defaults with no environment at all, keeping a generated secret in DATA_DIR', () => {
+    const dir = dataDir();
+    const config = loadConfig({ DATA_DIR: dir });
+    expect(config.http).toMatchObject({ host: '127.0.0.1', port: 8000 });
+    expect(config.database).toEqual({ kind: 'pglite', dataDir: join(dir, 'pglite') });
+    expect(config.migrateOnStart).toBe(true);
+    expect(config.chat.messageMaxChars).toBe(4000);
+    expect(config.auth.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(join(dir, 'jwt-secret'), 'utf8')).toBe(config.auth.jwtSecret);
+    expect(loadConfig({ DATA_DIR: dir }).auth.jwtSecret).toBe(config.auth.jwtSecret);
+  });
+
+  it('parses typed values and lists', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      PORT: '9001',
+      MIGRATE_ON_START: 'false',
+      ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+      DATABASE_URL: 'postgres://u@localhost/db',
+      JWT_SECRET: 's'.repeat(40),
+    });
+    expect(config.http.port).toBe(9001);
+    expect(config.migrateOnStart).toBe(false);
+    expect(config.http.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.database).toMatchObject({ kind: 'postgres', url: 'postgres://u@localhost/db' });
+  });
+
+  it('refuses bad values with one list naming every problem', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATA_DIR: dataDir(), PORT: 'eighty', MESSAGE_MAX_CHARS: '0', DATABASE_URL: 'mysql://x' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('PORT');
+    expect(problems).toContain('MESSAGE_MAX_CHARS');
+    expect(problems).toContain('DATABASE_URL');
+  });
+
+  it('requires JWT_SECRET with PostgreSQL and in production, and a key for platform tokens', () => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), DATABASE_URL: 'postgres://u@h/d' })).toThrow(/JWT_SECRET/);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production' })).toThrow(/JWT_SECRET/);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), PLATFORM_JWT_ISSUER: 'https://hubx' })).toThrow(
+      /PLATFORM_JWT_SECRET or PLATFORM_JWKS_URL/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_SECRET: 'short' })).toThrow(/JWT_SECRET/);
+  });
+});

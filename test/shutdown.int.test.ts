@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase } from './support/database.js';
+import { skipDatabaseTests } from './support/database.js';
+import { ADMIN_DATABASE_URL } from './support/postgres-global-setup.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** Starts the real API entry point (as `npm start` does) on a free port and waits for it to listen. */
+async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/api.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 45_000);
+    const check = () => {
+      const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+  });
+  return { child, port, output: () => output };
+}
+
+describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
+  let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hubx-shutdown-'));
+    env = { DATA_DIR: dataDir, JWT_SECRET: 'shutdown-test-secret-0123456789abcdef' };
+    if (process.env.TEST_DB === 'postgres') {
+      database = await openTestDatabase();
+      await database.handle.close();
+      env.DATABASE_URL = database.url!;
+    }
+  });
+  afterAll(async () => {
+    if (database) await database.drop().catch(() => undefined);
+  });
+
+  it('finishes the in-flight request, refuses new connections, closes the database and exits 0', async () => {
+    const server = await startServer(env);
+    // An in-flight request: headers and half the body are sent before SIGTERM, the rest after.
+    const body = JSON.stringify({ username: 'grace', password: 'a-long-enough-password', email: 'g@example.test' });
+    const socket = connect(server.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let response = '';
+    socket.on('data', (chunk) => (response += chunk.toString()));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `POST /api/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // New connections are refused while the in-flight one is still being served.
+    const refused = await new Promise<boolean>((resolve) => {
+      const probe = connect(server.port, '127.0.0.1');
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
+      probe.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+
+    socket.write(body.slice(10));
+    await closed;
+    expect(response).toMatch(/^HTTP\/1\.1 201/);
+    expect(response).toContain('"username":"grace"');
+    expect(await exited).toBe(0);
+    expect(server.output()).toContain('shutting down');
+    if (database) {
+      // The pool was ended: no connection of the server is left on its database.
+      const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+      await admin.connect();
+      const { rows } = await admin.query('select count(*)::int as n from pg_stat_activity where datname = $1', [
+        new URL(database.url!).pathname.slice(1),
+      ]);
+      await admin.end();
+      expect(rows[0].n).toBe(0);
+    }
+  }, 60_000);
+});
