@@ -36,7 +36,10 @@ describe.skipIf(skipDatabaseTests)('OpenAPI document', () => {
       expect(operation.summary, where).toBeTruthy();
       expect(Object.keys(operation.responses ?? {}).length, where).toBeGreaterThan(0);
     }
-    const withBody = operations.filter(({ path, method }) => ['post', 'patch', 'put'].includes(method) && !path.endsWith('/leave/') && !path.endsWith('/logout'));
+    const withBody = operations.filter(
+      ({ path, method }) =>
+        ['post', 'patch', 'put'].includes(method) && !path.endsWith('/leave/') && !path.endsWith('/logout'),
+    );
     for (const { path, method, operation } of withBody) {
       expect(operation.requestBody, `${method} ${path}`).toBeDefined();
     }

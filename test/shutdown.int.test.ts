@@ -12,7 +12,9 @@ import { ADMIN_DATABASE_URL } from './support/postgres-global-setup.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 
 /** Starts the real API entry point (as `npm start` does) on a free port and waits for it to listen. */
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function startServer(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/api.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -56,7 +58,11 @@ describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
   it('finishes the in-flight request, refuses new connections, closes the database and exits 0', async () => {
     const server = await startServer(env);
     // An in-flight request: headers and half the body are sent before SIGTERM, the rest after.
-    const body = JSON.stringify({ username: 'grace', password: 'a-long-enough-password', email: 'g@example.test' });
+    const body = JSON.stringify({
+      username: 'grace',
+      password: 'a-long-enough-password',
+      email: 'g@example.test',
+    });
     const socket = connect(server.port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     let response = '';
@@ -67,7 +73,9 @@ describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      server.child.once('exit', (code) => resolve(code)),
+    );
     server.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 300));
 
@@ -92,9 +100,10 @@ describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
       // The pool was ended: no connection of the server is left on its database.
       const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
       await admin.connect();
-      const { rows } = await admin.query('select count(*)::int as n from pg_stat_activity where datname = $1', [
-        new URL(database.url!).pathname.slice(1),
-      ]);
+      const { rows } = await admin.query(
+        'select count(*)::int as n from pg_stat_activity where datname = $1',
+        [new URL(database.url!).pathname.slice(1)],
+      );
       await admin.end();
       expect(rows[0].n).toBe(0);
     }

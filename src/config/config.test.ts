@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'hubx-config-'));
 
@@ -55,5 +55,17 @@ describe('loadConfig', () => {
       /PLATFORM_JWT_SECRET or PLATFORM_JWKS_URL/,
     );
     expect(() => loadConfig({ DATA_DIR: dataDir(), JWT_SECRET: 'short' })).toThrow(/JWT_SECRET/);
+  });
+});
+
+describe('documentation of the configuration', () => {
+  it('.env.example and the README name every variable the service reads', () => {
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(CONFIG_VARIABLES.length).toBeGreaterThan(20);
+    for (const name of CONFIG_VARIABLES) {
+      expect(example, name).toContain(`${name}=`);
+      expect(readme, name).toContain(`\`${name}\``);
+    }
   });
 });

@@ -45,6 +45,9 @@ const EnvSchema = Type.Object({
 });
 type Env = Static<typeof EnvSchema>;
 
+/** Names of every variable the service reads (documented in .env.example and the README). */
+export const CONFIG_VARIABLES = Object.keys(EnvSchema.properties);
+
 export type Config = ReturnType<typeof buildConfig>;
 
 export class ConfigError extends Error {

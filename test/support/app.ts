@@ -34,7 +34,9 @@ export async function createTestApp(env: Record<string, string> = {}) {
   await app.ready();
 
   /** Creates an active user straight in the database (hashing once per file keeps tests fast). */
-  async function createUser(options: { staff?: boolean; username?: string; active?: boolean } = {}): Promise<TestUser> {
+  async function createUser(
+    options: { staff?: boolean; username?: string; active?: boolean } = {},
+  ): Promise<TestUser> {
     sharedHash ??= hashPassword(TEST_PASSWORD);
     counter += 1;
     const username = options.username ?? `user${counter}_${newId().slice(-6)}`;

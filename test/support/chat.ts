@@ -42,7 +42,13 @@ export function chatClient(t: TestApp) {
       expect(response.statusCode, response.body).toBe(201);
       return response.json() as { id: string; seq: number; [key: string]: unknown };
     },
-    async setContextMember(staff: TestUser, tipo: string, contextoId: string, user: TestUser, status = 'ativo') {
+    async setContextMember(
+      staff: TestUser,
+      tipo: string,
+      contextoId: string,
+      user: TestUser,
+      status = 'ativo',
+    ) {
       const response = await t.inject({
         method: 'PUT',
         url: `/api/chat/contexts/${tipo}/${contextoId}/members/${user.id}/`,

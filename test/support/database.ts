@@ -21,7 +21,11 @@ export function databaseUrlFor(name: string): string {
  * A migrated database of its own for one test file: an in-memory PGlite, or a fresh PostgreSQL
  * database that is dropped afterwards. Nothing outside what it created is touched.
  */
-export async function openTestDatabase(): Promise<{ handle: DatabaseHandle; url?: string; drop(): Promise<void> }> {
+export async function openTestDatabase(): Promise<{
+  handle: DatabaseHandle;
+  url?: string;
+  drop(): Promise<void>;
+}> {
   if (testDatabaseKind === 'pglite') {
     const handle = await openDatabase({ kind: 'pglite' });
     await runMigrations(handle);

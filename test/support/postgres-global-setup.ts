@@ -19,7 +19,12 @@ export default async function setup(project: TestProject) {
     available = true;
   } catch (error) {
     if (process.env.CI === 'true') {
-      throw new Error(`PostgreSQL is required in CI but unreachable at ${ADMIN_DATABASE_URL}: ${String(error)}`);
+      throw new Error(
+        `PostgreSQL is required in CI but unreachable at ${ADMIN_DATABASE_URL}: ${String(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     console.warn(
       `\n${'!'.repeat(78)}\n!! PostgreSQL unreachable at ${ADMIN_DATABASE_URL}: the int-postgres tests are SKIPPED.\n${'!'.repeat(78)}\n`,
