@@ -91,6 +91,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     prefix: '/api/auth',
     authService: deps.authService,
     session: config.auth.session,
+    allowedOrigins: config.http.allowedOrigins,
   });
   await app.register(
     async (chat) => {

@@ -144,6 +144,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     if (parsed.NODE_ENV === 'production' && !parsed.JWT_SECRET) {
       problems.push('JWT_SECRET: required in production');
     }
+    if (parsed.PLATFORM_JWT_ISSUER && parsed.PLATFORM_JWT_ISSUER === parsed.JWT_ISSUER) {
+      problems.push('PLATFORM_JWT_ISSUER: must differ from JWT_ISSUER (tokens are routed by issuer)');
+    }
     if (parsed.PLATFORM_JWT_ISSUER && !parsed.PLATFORM_JWT_SECRET && !parsed.PLATFORM_JWKS_URL) {
       problems.push('PLATFORM_JWT_ISSUER: needs PLATFORM_JWT_SECRET or PLATFORM_JWKS_URL');
     }

@@ -29,8 +29,9 @@ export function isOriginAllowed(request: FastifyRequest, allowedOrigins: string[
     return false;
   }
   if (allowedOrigins.includes(origin.origin)) return true;
-  // Same origin: the browser's page was served by this host.
-  return request.headers.host !== undefined && origin.host === request.headers.host;
+  // Same origin: the browser's page was served by this host (default ports compared as implied).
+  const host = request.headers.host?.toLowerCase().replace(/:(80|443)$/, '');
+  return host !== undefined && origin.host === host;
 }
 
 /** Extracts the bearer token from `Authorization: Bearer <token>`; undefined when absent. */

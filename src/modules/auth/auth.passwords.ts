@@ -21,12 +21,37 @@ export async function hashPassword(password: string): Promise<string> {
 }
 
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = encoded.split('$');
-  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  const [scheme, n, r, p, salt, hash, ...rest] = encoded.split('$');
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash || rest.length > 0) return false;
+  const N = Number(n);
+  const R = Number(r);
+  const P = Number(p);
+  // Tampered parameters must fail verification, not throw (a 500) or weaken the check.
+  const validCost =
+    Number.isInteger(N) &&
+    N >= 2 ** 14 &&
+    N <= 2 ** 20 &&
+    (N & (N - 1)) === 0 &&
+    Number.isInteger(R) &&
+    R >= 1 &&
+    R <= 32 &&
+    Number.isInteger(P) &&
+    P >= 1 &&
+    P <= 16;
   const expected = Buffer.from(hash, 'base64url');
-  const options = { N: Number(n), r: Number(r), p: Number(p), maxmem: 128 * Number(n) * Number(r) * 2 };
-  const key = await derive(password, Buffer.from(salt, 'base64url'), expected.length, options);
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  // A shorter stored key would only compare a prefix of the derived key.
+  if (!validCost || expected.length !== PARAMS.keyLength) return false;
+  try {
+    const key = await derive(password, Buffer.from(salt, 'base64url'), expected.length, {
+      N,
+      r: R,
+      p: P,
+      maxmem: 128 * N * R * 2 + 1024 * 1024,
+    });
+    return timingSafeEqual(key, expected);
+  } catch {
+    return false;
+  }
 }
 
 // A dummy hash to verify against when the user does not exist, so timing does not reveal usernames.

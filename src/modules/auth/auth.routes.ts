@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses } from '../../shared/schemas.js';
-import { currentUser } from './auth.hooks.js';
+import { createOriginNotAllowedError } from './auth.errors.js';
+import { currentUser, isOriginAllowed } from './auth.hooks.js';
 import type { AuthService, AuthUser } from './auth.service.js';
 import {
   AccessToken,
@@ -21,8 +22,9 @@ const toUserView = (user: AuthUser) => ({
 export const authRoutes: FastifyPluginAsyncTypebox<{
   authService: AuthService;
   session: { cookieName: string; secureCookie: boolean; ttlSeconds: number };
+  allowedOrigins: string[];
   onLogout?: (userId: string) => void;
-}> = async (app, { authService, session, onLogout }) => {
+}> = async (app, { authService, session, allowedOrigins, onLogout }) => {
   const tags = ['auth'];
 
   app.post(
@@ -111,7 +113,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const token = request.cookies[session.cookieName];
-      if (token && request.authMethod === 'session') {
+      // End the session whenever its cookie comes along, even if a bearer token authenticated the
+      // request; a cookie-driven logout from a foreign site is refused like any other cookie write.
+      if (token) {
+        if (request.authMethod !== 'session' && !isOriginAllowed(request, allowedOrigins)) {
+          throw createOriginNotAllowedError();
+        }
         const userId = await authService.logout(token);
         if (userId) onLogout?.(userId);
       }

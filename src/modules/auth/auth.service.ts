@@ -101,17 +101,23 @@ export function createAuthService(deps: {
       }
       return existing;
     }
-    const inserted = await usersRepository.insert({
-      id: newId(),
-      username: claims.username,
-      email: claims.email,
-      isStaff: claims.isStaff,
-      externalIssuer: issuer,
-      externalSubject: claims.subject,
-    });
-    if (inserted) return inserted;
-    // Username clash with a local account (or a concurrent first sight): look again by identity.
-    return usersRepository.findByExternalIdentity(issuer, claims.subject);
+    // A local account may already hold the username: the platform user then gets a stable suffix.
+    const suffix = createHash('sha256').update(`${issuer}\n${claims.subject}`).digest('hex').slice(0, 8);
+    for (const username of [claims.username, `${claims.username.slice(0, 141)}-${suffix}`]) {
+      const inserted = await usersRepository.insert({
+        id: newId(),
+        username,
+        email: claims.email,
+        isStaff: claims.isStaff,
+        externalIssuer: issuer,
+        externalSubject: claims.subject,
+      });
+      if (inserted) return inserted;
+      // A concurrent first sight of the same identity may have won the insert.
+      const raced = await usersRepository.findByExternalIdentity(issuer, claims.subject);
+      if (raced) return raced.isActive ? raced : undefined;
+    }
+    return undefined;
   }
 
   return {

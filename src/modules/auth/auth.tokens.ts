@@ -103,19 +103,21 @@ export function createTokenCodec(settings: TokenSettings, platform?: PlatformTok
 }
 export type TokenCodec = ReturnType<typeof createTokenCodec>;
 
+const PLATFORM_USERNAME = /^[\w.@+-]{1,150}$/u;
+
+/** Claims that could not be stored as a user (too long, odd characters) make the token invalid. */
 function readPlatformClaims(payload: JWTPayload): PlatformClaims | undefined {
-  if (typeof payload.sub !== 'string' || payload.sub.length === 0) return undefined;
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255)
+    return undefined;
+  if (payload.sub.includes('\u0000')) return undefined;
   const username =
     typeof payload.preferred_username === 'string'
       ? payload.preferred_username
       : typeof payload.username === 'string'
         ? payload.username
         : undefined;
-  if (!username) return undefined;
-  return {
-    subject: payload.sub,
-    username,
-    email: typeof payload.email === 'string' ? payload.email : '',
-    isStaff: payload.is_staff === true,
-  };
+  if (!username || !PLATFORM_USERNAME.test(username)) return undefined;
+  const email = typeof payload.email === 'string' ? payload.email : '';
+  if (email.length > 254 || email.includes('\u0000')) return undefined;
+  return { subject: payload.sub, username, email, isStaff: payload.is_staff === true };
 }
