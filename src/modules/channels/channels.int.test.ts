@@ -28,10 +28,22 @@ describe.skipIf(skipDatabaseTests)('channels', () => {
     });
     expect(response.statusCode).toBe(201);
     const channel = response.json();
-    expect(channel).toMatchObject({ contexto_tipo: 'privado', titulo: 'Projeto', participantes: 1, ultima_mensagem: null });
-    const participants = await t.inject({ url: `/api/chat/channels/${channel.id}/participants/`, headers: alice.auth });
+    expect(channel).toMatchObject({
+      contexto_tipo: 'privado',
+      titulo: 'Projeto',
+      participantes: 1,
+      ultima_mensagem: null,
+    });
+    const participants = await t.inject({
+      url: `/api/chat/channels/${channel.id}/participants/`,
+      headers: alice.auth,
+    });
     expect(participants.json().results).toEqual([
-      expect.objectContaining({ user: { id: alice.id, username: alice.username }, is_owner: true, is_admin: true }),
+      expect.objectContaining({
+        user: { id: alice.id, username: alice.username },
+        is_owner: true,
+        is_admin: true,
+      }),
     ]);
   });
 
@@ -62,16 +74,29 @@ describe.skipIf(skipDatabaseTests)('channels', () => {
       payload: { contexto_tipo: 'nucleo', titulo: 'Núcleo' },
     });
     expect(missing.statusCode).toBe(400);
-    const channel = await client.createChannel(staff, { contexto_tipo: 'nucleo', contexto_id: 'n1', titulo: 'Núcleo' });
-    expect((await t.inject({ url: `/api/chat/channels/${channel.id}/`, headers: alice.auth })).statusCode).toBe(404);
+    const channel = await client.createChannel(staff, {
+      contexto_tipo: 'nucleo',
+      contexto_id: 'n1',
+      titulo: 'Núcleo',
+    });
+    expect(
+      (await t.inject({ url: `/api/chat/channels/${channel.id}/`, headers: alice.auth })).statusCode,
+    ).toBe(404);
 
     await client.setContextMember(staff, 'nucleo', 'n1', alice);
     const list = await t.inject({ url: '/api/chat/channels/', headers: alice.auth });
     expect(list.json().results.map((c: { id: string }) => c.id)).toContain(channel.id);
     await client.sendMessage(alice, channel.id, { conteudo: 'cheguei' });
-    const participants = await t.inject({ url: `/api/chat/channels/${channel.id}/participants/`, headers: alice.auth });
+    const participants = await t.inject({
+      url: `/api/chat/channels/${channel.id}/participants/`,
+      headers: alice.auth,
+    });
     expect(participants.json().results).toContainEqual(
-      expect.objectContaining({ user: { id: alice.id, username: alice.username }, is_owner: false, is_admin: false }),
+      expect.objectContaining({
+        user: { id: alice.id, username: alice.username },
+        is_owner: false,
+        is_admin: false,
+      }),
     );
 
     // Losing the context membership ends access at once, despite the participant row.
@@ -81,7 +106,9 @@ describe.skipIf(skipDatabaseTests)('channels', () => {
       headers: staff.auth,
     });
     expect(removed.statusCode).toBe(204);
-    expect((await t.inject({ url: `/api/chat/channels/${channel.id}/messages/`, headers: alice.auth })).statusCode).toBe(404);
+    expect(
+      (await t.inject({ url: `/api/chat/channels/${channel.id}/messages/`, headers: alice.auth })).statusCode,
+    ).toBe(404);
     const after = await t.inject({ url: '/api/chat/channels/', headers: alice.auth });
     expect(after.json().results.map((c: { id: string }) => c.id)).not.toContain(channel.id);
   });
