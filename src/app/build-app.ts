@@ -43,7 +43,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     void reply.header('x-request-id', request.id);
   });
   app.addHook('preValidation', async (request) => {
-    if (request.body !== undefined && containsNulCharacter(request.body)) {
+    if ([request.body, request.query, request.params].some((part) => containsNulCharacter(part))) {
       throw createValidationError('Text may not contain NUL characters.', 'invalid_characters');
     }
   });

@@ -8,8 +8,10 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 // Bodies are validated strictly: no type coercion ("5" is not 5) and unknown fields are errors, not
 // silently dropped. Query strings and path params arrive as text, so those are coerced.
 const common: Options = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false };
-const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }));
-const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }));
+// ajv-formats' uuid also takes a `urn:uuid:` prefix, which PostgreSQL refuses: only the bare form.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false })).addFormat('uuid', UUID);
+const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' })).addFormat('uuid', UUID);
 
 export function registerValidation(app: FastifyInstance) {
   app.setValidatorCompiler(({ schema, httpPart }) =>

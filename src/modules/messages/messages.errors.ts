@@ -56,3 +56,8 @@ export const createInvalidCursorError = createErrorFactory({
   code: 'invalid_cursor',
   detail: 'The cursor is not valid.',
 });
+export const createClientIdReusedError = createErrorFactory({
+  status: 409,
+  code: 'messages.client_id_reused',
+  detail: 'This client_id belongs to a message that has since been deleted; use a new client_id.',
+});

@@ -27,7 +27,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messagesService: Messag
         tags,
         params: ChannelParams,
         body: SendMessageBody,
-        response: { 200: MessageSchema, 201: MessageSchema, ...errorResponses(400, 401, 403, 404, 429) },
+        response: { 200: MessageSchema, 201: MessageSchema, ...errorResponses(400, 401, 403, 404, 409, 429) },
       },
     },
     async (request, reply) => {

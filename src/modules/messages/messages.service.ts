@@ -12,6 +12,7 @@ import {
   createCannotDeleteError,
   createCannotEditError,
   createCiphertextRefusedError,
+  createClientIdReusedError,
   createEmptyMessageError,
   createInvalidCursorError,
   createInvalidDateError,
@@ -81,7 +82,7 @@ export function createMessagesService(deps: {
       if ((input.conteudo ?? '') !== '' || !input.conteudo_cifrado || input.key_version === undefined) {
         throw createPlaintextRefusedError();
       }
-      if (input.alg !== undefined && input.alg !== 'AES-GCM') throw createPlaintextRefusedError();
+      if (input.alg !== 'AES-GCM') throw createPlaintextRefusedError();
       return {
         conteudo: '',
         conteudoCifrado: input.conteudo_cifrado,
@@ -115,6 +116,12 @@ export function createMessagesService(deps: {
     return row;
   }
 
+  /** A repeated client_id answers with the original message, unless that message was deleted since. */
+  async function answerRetry(original: MessageWithSender) {
+    if (original.message.deletedAt) throw createClientIdReusedError();
+    return { message: (await withReactions([original]))[0]!, created: false };
+  }
+
   return {
     /** Sends a message; `created` is false when the client_id was already used (idempotent retry). */
     async sendMessage(
@@ -131,7 +138,7 @@ export function createMessagesService(deps: {
           user.id,
           input.client_id,
         );
-        if (existing) return { message: (await withReactions([existing]))[0]!, created: false };
+        if (existing) return answerRetry(existing);
       }
       const outcome = await uow
         .run(async (tx, events) => {
@@ -177,7 +184,7 @@ export function createMessagesService(deps: {
         input.client_id!,
       );
       if (!original) throw new Error('client_id conflict without an original message');
-      return { message: (await withReactions([original]))[0]!, created: false };
+      return answerRetry(original);
     },
 
     async listMessages(user: AuthUser, channelId: string, input: ListMessagesInput) {

@@ -1,5 +1,6 @@
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess } from '../channels/channels.access.js';
+import { createInvalidUsersError } from '../channels/channels.errors.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import type { ParticipantsRepository } from './participants.repository.js';
@@ -17,7 +18,7 @@ export function createParticipantsService(deps: {
   uow: UnitOfWork;
   access: ChannelAccess;
   participantsRepository: ParticipantsRepository;
-  usersRepository: Pick<UsersRepository, 'findActiveByIds'>;
+  usersRepository: Pick<UsersRepository, 'findByIds'>;
   /** Told after commit about users who lost access, so live sockets can be closed. */
   onAccessLost?: (change: { channelId: string; userIds: string[] }) => void;
 }) {
@@ -46,6 +47,11 @@ export function createParticipantsService(deps: {
     async removeParticipants(actor: AuthUser, channelId: string, userIds: string[]) {
       const standing = await access.requireAdmin(actor, channelId);
       const unique = [...new Set(userIds)];
+      const known = new Map(
+        (await usersRepository.findByIds(unique)).map((user) => [user.id, user.username]),
+      );
+      const unknown = unique.filter((id) => !known.has(id));
+      if (unknown.length > 0) throw createInvalidUsersError(`Unknown user ids: ${unknown.join(', ')}`);
       const removed = await uow.run(async (tx, events) => {
         const rows = (await participantsRepository.findMany(standing.channel.id, unique, tx)).filter(
           (row) => row.removedAt === null,
@@ -59,14 +65,11 @@ export function createParticipantsService(deps: {
           rows.map((row) => row.userId),
           tx,
         );
-        const users = new Map(
-          (await usersRepository.findActiveByIds(ids)).map((user) => [user.id, user.username]),
-        );
         for (const id of ids) {
           await events.record({
             channelId: standing.channel.id,
             type: 'chat.participant',
-            payload: { action: 'removed', user: { id, username: users.get(id) ?? '' } },
+            payload: { action: 'removed', user: { id, username: known.get(id) ?? '' } },
           });
         }
         return ids;
@@ -119,7 +122,7 @@ export function createParticipantsService(deps: {
         if (!target || target.removedAt !== null) throw createParticipantNotFoundError();
         if (target.isOwner) throw createOwnerRoleError();
         const row = (await participantsRepository.setAdmin(standing.channel.id, userId, isAdmin, tx))!;
-        const [user] = await usersRepository.findActiveByIds([userId]);
+        const [user] = await usersRepository.findByIds([userId], tx);
         await events.record({
           channelId: standing.channel.id,
           type: 'chat.participant',

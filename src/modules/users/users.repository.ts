@@ -22,6 +22,10 @@ export function createUsersRepository({ db }: { db: Executor }) {
         .where(and(eq(users.externalIssuer, issuer), eq(users.externalSubject, subject)));
       return row;
     },
+    async findByIds(ids: string[], tx: Executor = db): Promise<UserRow[]> {
+      if (ids.length === 0) return [];
+      return tx.select().from(users).where(inArray(users.id, ids));
+    },
     async findActiveByIds(ids: string[], tx: Executor = db): Promise<UserRow[]> {
       if (ids.length === 0) return [];
       return tx
