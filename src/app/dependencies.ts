@@ -3,6 +3,7 @@ import type { Bus } from '../platform/bus/bus.js';
 import { createMemoryBus } from '../platform/bus/memory-bus.js';
 import { createLogger, type Logger } from '../platform/logger/logger.js';
 import { openDatabase, type DatabaseHandle } from '../platform/db/client.js';
+import { guardAgainstQueriesOutsideTransaction } from '../platform/db/transaction-guard.js';
 import { createSessionsRepository } from '../modules/auth/auth.repository.js';
 import { createAuthService } from '../modules/auth/auth.service.js';
 import { createTokenCodec } from '../modules/auth/auth.tokens.js';
@@ -32,7 +33,9 @@ export async function createDependencies(
   const database = overrides.database ?? (await openDatabase(config.database));
   const bus = overrides.bus ?? createMemoryBus();
   const logger = overrides.logger ?? createLogger(config.log.level);
-  const { db } = database;
+  const rawDb = database.db;
+  // Repositories get a guarded handle: using it inside a unit of work instead of `tx` throws.
+  const db = guardAgainstQueriesOutsideTransaction(rawDb);
 
   const usersRepository = createUsersRepository({ db });
   const sessionsRepository = createSessionsRepository({ db });
@@ -45,7 +48,7 @@ export async function createDependencies(
   const eventsRepository = createEventsRepository({ db });
 
   const uow = createUnitOfWork({
-    db,
+    db: rawDb,
     eventsRepository,
     bus,
     onPublishError: (error) =>

@@ -1,5 +1,6 @@
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Database, Transaction } from '../../platform/db/client.js';
+import { runInTransactionScope } from '../../platform/db/transaction-guard.js';
 import type { EventsRepository } from './events.repository.js';
 import {
   channelTopic,
@@ -65,7 +66,7 @@ export function createUnitOfWork(deps: {
     /** Runs `work` in one transaction, then publishes the events it recorded. */
     async run<T>(work: (tx: Transaction, events: EventRecorder) => Promise<T>): Promise<T> {
       const pending: ChannelEvent[] = [];
-      const result = await db.transaction((tx) => work(tx, recorderFor(tx, pending)));
+      const result = await db.transaction((tx) => runInTransactionScope(() => work(tx, recorderFor(tx, pending))));
       await publish(pending);
       return result;
     },
