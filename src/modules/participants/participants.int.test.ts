@@ -232,6 +232,35 @@ describe.skipIf(skipDatabaseTests)('participants', () => {
       await expectEventLogIntact(channel);
     });
 
+    it('an owner who leaves hands ownership to the longest-standing admin (role_changed event)', async () => {
+      const channel = await newChannel();
+      expect((await leave(owner, channel)).statusCode).toBe(204);
+      const list = await t.inject({
+        url: `/api/chat/channels/${channel}/participants/`,
+        headers: admin.auth,
+      });
+      expect(list.json().results).toContainEqual(
+        expect.objectContaining({
+          user: { id: admin.id, username: admin.username },
+          is_owner: true,
+          is_admin: true,
+        }),
+      );
+      const events = await expectEventLogIntact(channel);
+      expect(events.at(-1)).toMatchObject({
+        type: 'chat.participant',
+        payload: { action: 'role_changed', user: { id: admin.id }, is_owner: true },
+      });
+      // The new owner can now change roles.
+      const promote = await t.inject({
+        method: 'POST',
+        url: `/api/chat/channels/${channel}/participants/${member.id}/role/`,
+        headers: admin.auth,
+        payload: { is_admin: true },
+      });
+      expect(promote.statusCode).toBe(200);
+    });
+
     it('staff who are not participants cannot leave (400); outsiders 404; anonymous 401', async () => {
       const channel = await newChannel();
       const eventsBefore = (await expectEventLogIntact(channel)).length;

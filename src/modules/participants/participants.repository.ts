@@ -80,7 +80,13 @@ export function createParticipantsRepository({ db }: { db: Executor }) {
         .returning();
       return row;
     },
-    /** Active admins and owners, locked so two admins cannot both leave at once. */
+    async makeOwner(channelId: string, userId: string, tx: Executor = db) {
+      await tx
+        .update(chatParticipants)
+        .set({ isOwner: true, isAdmin: true })
+        .where(and(eq(chatParticipants.channelId, channelId), eq(chatParticipants.userId, userId), active));
+    },
+    /** Active admins and owners (longest-standing first), locked so two cannot both leave at once. */
     async lockAdmins(channelId: string, tx: Executor): Promise<string[]> {
       const rows = await tx
         .select({ userId: chatParticipants.userId })
@@ -92,6 +98,7 @@ export function createParticipantsRepository({ db }: { db: Executor }) {
             or(eq(chatParticipants.isAdmin, true), eq(chatParticipants.isOwner, true)),
           ),
         )
+        .orderBy(asc(chatParticipants.createdAt), asc(chatParticipants.id))
         .for('update');
       return rows.map((row) => row.userId);
     },

@@ -91,6 +91,22 @@ export function createParticipantsService(deps: {
           type: 'chat.participant',
           payload: { action: 'left', user: { id: actor.id, username: actor.username } },
         });
+        // An owner who leaves hands the channel to the longest-standing remaining admin.
+        const successor = standing.isOwner ? admins.find((id) => id !== actor.id) : undefined;
+        if (successor) {
+          await participantsRepository.makeOwner(standing.channel.id, successor, tx);
+          const [user] = await usersRepository.findByIds([successor], tx);
+          await events.record({
+            channelId: standing.channel.id,
+            type: 'chat.participant',
+            payload: {
+              action: 'role_changed',
+              user: { id: successor, username: user?.username ?? '' },
+              is_admin: true,
+              is_owner: true,
+            },
+          });
+        }
       });
       deps.onAccessLost?.({ channelId: standing.channel.id, userIds: [actor.id] });
     },
