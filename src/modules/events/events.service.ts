@@ -66,7 +66,9 @@ export function createUnitOfWork(deps: {
     /** Runs `work` in one transaction, then publishes the events it recorded. */
     async run<T>(work: (tx: Transaction, events: EventRecorder) => Promise<T>): Promise<T> {
       const pending: ChannelEvent[] = [];
-      const result = await db.transaction((tx) => runInTransactionScope(() => work(tx, recorderFor(tx, pending))));
+      const result = await db.transaction((tx) =>
+        runInTransactionScope(() => work(tx, recorderFor(tx, pending))),
+      );
       await publish(pending);
       return result;
     },
