@@ -16,6 +16,7 @@ export default defineConfig({
           name: 'int-pglite',
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           env: { TEST_DB: 'pglite' },
+          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -25,7 +26,8 @@ export default defineConfig({
           name: 'int-postgres',
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           env: { TEST_DB: 'postgres' },
-          globalSetup: ['test/support/postgres-global-setup.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from './support/database.js';
 import { skipDatabaseTests } from './support/database.js';
-import { ADMIN_DATABASE_URL } from './support/postgres-global-setup.js';
+import { ADMIN_DATABASE_URL } from './support/global-setup.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 

@@ -8,6 +8,8 @@ import { channelsRoutes } from '../modules/channels/channels.routes.js';
 import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
 import { participantsRoutes } from '../modules/participants/participants.routes.js';
+import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
+import { registerRealtimeGateway } from '../realtime/gateway.js';
 import { createValidationError } from '../shared/errors.js';
 import type { Dependencies } from './dependencies.js';
 import { registerErrorHandler } from './error-handler.js';
@@ -99,8 +101,20 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(participantsRoutes, { participantsService: deps.participantsService });
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
+      await chat.register(reactionsRoutes, { reactionsService: deps.reactionsService });
     },
     { prefix: '/api/chat' },
   );
+  await registerRealtimeGateway(app, {
+    bus: deps.bus,
+    logger: deps.logger,
+    eventLog: deps.eventLog,
+    openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
+    canRead: (user, channelId) => deps.channelsService.canRead(user, channelId),
+    listChannelIds: (user) => deps.channelsService.listChannelIds(user),
+    handlers: deps.frameHandlers,
+    onBusReconnect: deps.onBusReconnect,
+    settings: { ...config.realtime },
+  });
   return app;
 }

@@ -15,12 +15,32 @@ import { createContextsService } from '../modules/contexts/contexts.service.js';
 import { createEventsRepository } from '../modules/events/events.repository.js';
 import { createUnitOfWork } from '../modules/events/events.service.js';
 import { createMessagesRepository } from '../modules/messages/messages.repository.js';
-import { createMessagesService } from '../modules/messages/messages.service.js';
+import { createMessageFinder, createMessagesService } from '../modules/messages/messages.service.js';
+import { createReactionsService } from '../modules/reactions/reactions.service.js';
+import { createReactionFrameHandlers } from '../modules/reactions/reactions.ws.js';
+import { createMessageFrameHandlers } from '../modules/messages/messages.ws.js';
+import { createEventLogReader } from '../modules/events/events.log.js';
+import { publishAccessChange, type AccessChange } from '../realtime/access-events.js';
+import type { FrameHandlers } from '../realtime/frames.js';
+import { createRedisBus } from '../platform/bus/redis-bus.js';
+import { createMemoryRateLimiter, createRedisRateLimiter } from '../platform/rate-limit/rate-limit.js';
+import { Redis } from 'ioredis';
 import { createModerationRepository } from '../modules/moderation/moderation.repository.js';
 import { createParticipantsRepository } from '../modules/participants/participants.repository.js';
 import { createParticipantsService } from '../modules/participants/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
 import { createUsersRepository } from '../modules/users/users.repository.js';
+
+/** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
+function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
+  let last = 0;
+  return (error: unknown) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    logger.warn({ err: error }, message);
+  };
+}
 
 /**
  * The composition root: builds the database, the bus and then each module with exactly the
@@ -31,8 +51,34 @@ export async function createDependencies(
   overrides: { database?: DatabaseHandle; bus?: Bus; logger?: Logger } = {},
 ) {
   const database = overrides.database ?? (await openDatabase(config.database));
-  const bus = overrides.bus ?? createMemoryBus();
   const logger = overrides.logger ?? createLogger(config.log.level);
+  const redisErrors = throttledLogger(
+    logger,
+    'redis unavailable; serving locally and catching up from the event log',
+  );
+  const redis = config.redis
+    ? new Redis(config.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false })
+    : undefined;
+  redis?.on('error', redisErrors);
+  const busReconnectHandlers = new Set<() => void>();
+  const bus =
+    overrides.bus ??
+    (config.redis
+      ? await createRedisBus({
+          url: config.redis.url,
+          prefix: config.redis.prefix,
+          onError: redisErrors,
+          onReconnect: () => busReconnectHandlers.forEach((handler) => handler()),
+        })
+      : createMemoryBus());
+  const sendRateLimiter =
+    redis && config.redis
+      ? createRedisRateLimiter(redis, {
+          rule: config.chat.sendRateLimit,
+          prefix: config.redis.prefix,
+          onError: redisErrors,
+        })
+      : createMemoryRateLimiter(config.chat.sendRateLimit);
   const rawDb = database.db;
   // Repositories get a guarded handle: using it inside a unit of work instead of `tx` throws.
   const db = guardAgainstQueriesOutsideTransaction(rawDb);
@@ -64,7 +110,9 @@ export async function createDependencies(
     },
     config.auth.platform,
   );
+  const announce = (change: AccessChange) => publishAccessChange(bus, change, redisErrors);
   const authService = createAuthService({
+    onSessionEnded: ({ sessionKey }) => announce({ kind: 'session', sessionKey }),
     usersRepository,
     sessionsRepository,
     tokens,
@@ -81,7 +129,11 @@ export async function createDependencies(
     contextsRepository,
     usersRepository,
   });
-  const contextsService = createContextsService({ contextsRepository, usersRepository });
+  const contextsService = createContextsService({
+    contextsRepository,
+    usersRepository,
+    onMembershipChanged: ({ userId }) => announce({ kind: 'user', userId }),
+  });
   const channelsService = createChannelsService({
     uow,
     access,
@@ -101,11 +153,27 @@ export async function createDependencies(
     messagesRepository,
     moderationRepository,
     reactionsRepository,
+    sendRateLimiter,
     settings: { messageMaxChars: config.chat.messageMaxChars },
   });
+  const reactionsService = createReactionsService({
+    uow,
+    access,
+    messages: createMessageFinder({ messagesRepository }),
+    reactionsRepository,
+    settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
+  });
+
+  const eventLog = createEventLogReader({ eventsRepository, channelsRepository });
+  const frameHandlers: FrameHandlers = {
+    ...createMessageFrameHandlers({ messagesService }),
+    ...createReactionFrameHandlers({ reactionsService }),
+  };
 
   return {
     config,
+    eventLog,
+    frameHandlers,
     logger,
     database,
     bus,
@@ -118,9 +186,16 @@ export async function createDependencies(
     channelsService,
     participantsService,
     messagesService,
+    reactionsService,
+    channelsRepository,
+    /** Lets the realtime layer re-read the event log after the bus reconnects. */
+    onBusReconnect(handler: () => void) {
+      busReconnectHandlers.add(handler);
+    },
     /** Closes what this container opened, in reverse order of creation. */
     async close() {
       await bus.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
       if (!overrides.database) await database.close();
     },
   };

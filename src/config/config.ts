@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { Type, type Static } from 'typebox';
+import { parseRateLimitRule } from '../platform/rate-limit/rate-limit.js';
 
 // Every environment variable the service reads is declared here, once. Nothing else reads process.env.
 const Bool = (fallback: boolean) => Type.Boolean({ default: fallback });
@@ -40,6 +41,18 @@ const EnvSchema = Type.Object({
   SESSION_COOKIE_SECURE: Bool(false),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: 100_000 }),
+  CHAT_SEND_RATE_LIMIT: Type.String({ default: '5/5s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
+  REACTION_NAMES: Type.String({
+    default: 'like,love,haha,wow,sad,angry,thumbsup,thumbsdown,clap,fire,check',
+  }),
+  REACTION_MAX_DISTINCT: Type.Integer({ default: 20, minimum: 1, maximum: 200 }),
+  EVENT_LOG_RETENTION: Type.String({ default: '7d', pattern: '^\\d+(s|m|h|d)$' }),
+  EVENT_GAP_WAIT_MS: Type.Integer({ default: 100, minimum: 1, maximum: 10_000 }),
+  WS_MAX_PAYLOAD_BYTES: Type.Integer({ default: 65_536, minimum: 1024, maximum: 16_777_216 }),
+  WS_MAX_CONNECTIONS_PER_USER: Type.Integer({ default: 20, minimum: 1, maximum: 10_000 }),
+  WS_HEARTBEAT_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  WS_MAX_BUFFERED_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  WS_FRAME_RATE_LIMIT: Type.String({ default: '60/10s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
 });
@@ -65,6 +78,12 @@ function splitList(value: string): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
+}
+
+const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+function parseDuration(value: string): number {
+  const unit = value.at(-1) as keyof typeof DURATION_UNITS_MS;
+  return Number(value.slice(0, -1)) * DURATION_UNITS_MS[unit];
 }
 
 function buildConfig(env: Env, jwtSecret: string) {
@@ -107,7 +126,21 @@ function buildConfig(env: Env, jwtSecret: string) {
           }
         : undefined,
     },
-    chat: { messageMaxChars: env.MESSAGE_MAX_CHARS },
+    chat: {
+      messageMaxChars: env.MESSAGE_MAX_CHARS,
+      sendRateLimit: parseRateLimitRule(env.CHAT_SEND_RATE_LIMIT),
+      reactionNames: new Set(splitList(env.REACTION_NAMES)),
+      reactionMaxDistinct: env.REACTION_MAX_DISTINCT,
+    },
+    realtime: {
+      eventLogRetentionMs: parseDuration(env.EVENT_LOG_RETENTION),
+      gapWaitMs: env.EVENT_GAP_WAIT_MS,
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+      heartbeatIntervalMs: env.WS_HEARTBEAT_INTERVAL_MS,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      frameRateLimit: parseRateLimitRule(env.WS_FRAME_RATE_LIMIT),
+    },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
 }

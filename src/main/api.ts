@@ -3,16 +3,23 @@ import { buildApp } from '../app/build-app.js';
 import { createDependencies } from '../app/dependencies.js';
 import { ConfigError, loadConfigFromProcess } from '../config/config.js';
 import { runMigrations } from '../platform/db/migrate.js';
+import { createEventLogPruner } from '../modules/events/events.jobs.js';
 
 async function main() {
   const config = loadConfigFromProcess();
   const deps = await createDependencies(config);
   if (config.migrateOnStart) await runMigrations(deps.database);
   const app = await buildApp(deps);
+  const stopPruning = createEventLogPruner({
+    eventsRepository: deps.eventsRepository,
+    retentionMs: config.realtime.eventLogRetentionMs,
+    logger: app.log,
+  }).start();
 
   // Ordered shutdown: stop accepting and finish in-flight requests (app.close), then close the
   // bus and the database; force exit after the deadline.
   app.addHook('onClose', async () => {
+    stopPruning();
     await deps.close();
   });
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

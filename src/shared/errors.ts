@@ -42,3 +42,11 @@ export const createNotFoundError = createErrorFactory({
   code: 'not_found',
   detail: 'Not found.',
 });
+
+export const createRateLimitedError = (retryAfterMs: number) =>
+  new AppError({
+    status: 429,
+    code: 'rate_limited',
+    detail: `Too many messages; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  });

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { Redis } from 'ioredis';
 import { buildApp } from '../../src/app/build-app.js';
 import { createDependencies, type Dependencies } from '../../src/app/dependencies.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -13,6 +14,21 @@ import { openTestDatabase } from './database.js';
 export const TEST_PASSWORD = 'correct-horse-battery';
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const ALLOWED_ORIGIN = 'https://app.hubx.test';
+
+/** Removes the keys a test run created under its own prefix (rate-limit windows). */
+async function deleteRedisKeys(url: string, prefix: string) {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
 
 let sharedHash: Promise<string> | undefined;
 let counter = 0;
@@ -27,6 +43,8 @@ export async function createTestApp(env: Record<string, string> = {}) {
     JWT_SECRET: TEST_JWT_SECRET,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-test-')),
     ALLOWED_ORIGINS: ALLOWED_ORIGIN,
+    // Tests send faster than a person; the limiter has tests of its own.
+    CHAT_SEND_RATE_LIMIT: '0',
     ...env,
   });
   const deps: Dependencies = await createDependencies(config, { database: database.handle });
@@ -70,6 +88,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
       await app.close();
       await deps.close();
       await database.drop();
+      if (config.redis) await deleteRedisKeys(config.redis.url, config.redis.prefix);
     },
   };
 }

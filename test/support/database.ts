@@ -3,7 +3,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/platform/db/client.js';
 import { runMigrations } from '../../src/platform/db/migrate.js';
-import { ADMIN_DATABASE_URL } from './postgres-global-setup.js';
+import { ADMIN_DATABASE_URL } from './global-setup.js';
 
 export type TestDatabaseKind = 'pglite' | 'postgres';
 export const testDatabaseKind = (process.env.TEST_DB ?? 'pglite') as TestDatabaseKind;

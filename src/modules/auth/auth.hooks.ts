@@ -1,6 +1,6 @@
 import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuthService, AuthUser } from './auth.service.js';
+import { sessionKeyOf, type AuthService, type AuthUser } from './auth.service.js';
 import { createOriginNotAllowedError, createInvalidTokenError } from './auth.errors.js';
 import { createUnauthenticatedError } from '../../shared/errors.js';
 
@@ -9,10 +9,14 @@ declare module 'fastify' {
     /** The authenticated user, or null on public routes without credentials. */
     user: AuthUser | null;
     authMethod: 'bearer' | 'session' | null;
+    /** Key of the session behind a cookie-authenticated request (sockets remember it for logout). */
+    sessionKey: string | null;
   }
   interface FastifyContextConfig {
     /** Routes that answer without authentication (health, docs, login). */
     public?: boolean;
+    /** WebSocket upgrade routes: tokens may also come in `?token=` or `Sec-WebSocket-Protocol`. */
+    websocket?: boolean;
   }
 }
 
@@ -43,6 +47,19 @@ export function readBearerToken(request: FastifyRequest): string | undefined | f
 }
 
 /**
+ * Browsers cannot set headers on a WebSocket, so its token may come as `?token=` or as the
+ * subprotocol list `bearer, <token>`.
+ */
+function readWebSocketToken(request: FastifyRequest): string | undefined {
+  const query = request.query as Record<string, unknown> | undefined;
+  if (typeof query?.token === 'string' && query.token.length > 0) return query.token;
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (typeof protocols !== 'string') return undefined;
+  const [scheme, token] = protocols.split(',').map((part) => part.trim());
+  return scheme?.toLowerCase() === 'bearer' && token ? token : undefined;
+}
+
+/**
  * Authenticates every request before its handler runs (deny by default): a bearer token, or the
  * session cookie — and a cookie-authenticated request that changes state must come from an
  * allowed Origin (CSRF).
@@ -57,13 +74,16 @@ export function registerAuthentication(
 ) {
   app.decorateRequest('user', null);
   app.decorateRequest('authMethod', null);
+  app.decorateRequest('sessionKey', null);
 
   app.addHook('onRequest', async (request) => {
     // Unknown routes fall through to the 404 handler without revealing anything.
     if (request.routeOptions.url === undefined) return;
     const isPublic = request.routeOptions.config.public === true;
-    const bearer = readBearerToken(request);
+    const isWebSocket = request.routeOptions.config.websocket === true;
+    let bearer = readBearerToken(request);
     if (bearer === false) throw createInvalidTokenError('The Authorization header must be "Bearer <token>".');
+    if (bearer === undefined && isWebSocket) bearer = readWebSocketToken(request);
     if (bearer !== undefined) {
       const user = await deps.authService.authenticateBearer(bearer);
       if (!user) throw createInvalidTokenError();
@@ -75,11 +95,13 @@ export function registerAuthentication(
     if (sessionToken) {
       const user = await deps.authService.authenticateSession(sessionToken);
       if (user) {
-        if (!SAFE_METHODS.has(request.method) && !isOriginAllowed(request, deps.allowedOrigins)) {
+        // A WebSocket upgrade is a GET, but a cross-site page could hijack the session (CSWSH).
+        const needsOrigin = isWebSocket || !SAFE_METHODS.has(request.method);
+        if (needsOrigin && !isOriginAllowed(request, deps.allowedOrigins))
           throw createOriginNotAllowedError();
-        }
         request.user = user;
         request.authMethod = 'session';
+        request.sessionKey = sessionKeyOf(sessionToken);
         return;
       }
     }

@@ -23,8 +23,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
   authService: AuthService;
   session: { cookieName: string; secureCookie: boolean; ttlSeconds: number };
   allowedOrigins: string[];
-  onLogout?: (userId: string) => void;
-}> = async (app, { authService, session, allowedOrigins, onLogout }) => {
+}> = async (app, { authService, session, allowedOrigins }) => {
   const tags = ['auth'];
 
   app.post(
@@ -119,8 +118,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
         if (request.authMethod !== 'session' && !isOriginAllowed(request, allowedOrigins)) {
           throw createOriginNotAllowedError();
         }
-        const userId = await authService.logout(token);
-        if (userId) onLogout?.(userId);
+        await authService.logout(token);
       }
       void reply.clearCookie(session.cookieName, { path: '/' });
       return reply.status(204).send(null);

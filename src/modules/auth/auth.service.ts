@@ -22,7 +22,9 @@ export const toAuthUser = (row: UserRow): AuthUser => ({
   isStaff: row.isStaff,
 });
 
-const hashSessionToken = (token: string) => createHash('sha256').update(token).digest('hex');
+/** The stored (and loggable) key of a session: a SHA-256 of the cookie value. */
+export const sessionKeyOf = (token: string) => createHash('sha256').update(token).digest('hex');
+const hashSessionToken = sessionKeyOf;
 const USERNAME_PATTERN = /^[\w.@+-]{1,150}$/u;
 
 export function createAuthService(deps: {
@@ -36,6 +38,8 @@ export function createAuthService(deps: {
     platformIssuer?: string | undefined;
   };
   now?: () => Date;
+  /** Told after a session ends, so sockets opened with it can be closed on every node. */
+  onSessionEnded?: (session: { userId: string; sessionKey: string }) => void;
 }) {
   const { usersRepository, sessionsRepository, tokens, settings } = deps;
   const now = deps.now ?? (() => new Date());
@@ -169,10 +173,11 @@ export function createAuthService(deps: {
       return user ? toAuthUser(user) : undefined;
     },
 
-    /** Ends a session; returns the user id it belonged to (so live sockets can be closed). */
-    async logout(token: string): Promise<string | undefined> {
-      const deleted = await sessionsRepository.deleteByTokenHash(hashSessionToken(token));
-      return deleted?.userId;
+    /** Ends a session (no-op for an unknown one). */
+    async logout(token: string): Promise<void> {
+      const sessionKey = hashSessionToken(token);
+      const deleted = await sessionsRepository.deleteByTokenHash(sessionKey);
+      if (deleted) deps.onSessionEnded?.({ userId: deleted.userId, sessionKey });
     },
   };
 }

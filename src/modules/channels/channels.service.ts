@@ -1,5 +1,5 @@
 import { newId } from '../../shared/ids.js';
-import { createValidationError } from '../../shared/errors.js';
+import { createValidationError, isAppError } from '../../shared/errors.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import { toMessageView } from '../messages/messages.views.js';
@@ -123,6 +123,34 @@ export function createChannelsService(deps: {
         results: await describe(page),
         nextAfterId: rows.length > options.limit ? page[page.length - 1]!.id : undefined,
       };
+    },
+
+    /** For a socket: the user may read the channel (a context member joins on first use); else 404. */
+    async openChannel(user: AuthUser, channelId: string): Promise<void> {
+      const standing = await access.requireReadable(user, channelId);
+      if (standing.needsJoin) await uow.run((tx, events) => access.joinIfNeeded(standing, tx, events));
+    },
+
+    async canRead(user: AuthUser, channelId: string): Promise<boolean> {
+      try {
+        return (await access.getStanding(user, channelId)).canRead;
+      } catch (error) {
+        if (isAppError(error)) return false;
+        throw error;
+      }
+    },
+
+    /** Ids of every channel in the user's list (notification sockets follow them all). */
+    async listChannelIds(user: AuthUser, max = 10_000): Promise<string[]> {
+      const ids: string[] = [];
+      let afterId: string | undefined;
+      while (ids.length < max) {
+        const rows = await channelsRepository.listVisibleTo(user, { afterId, limit: 500 });
+        ids.push(...rows.slice(0, 500).map((row) => row.id));
+        if (rows.length <= 500) break;
+        afterId = rows[499]!.id;
+      }
+      return ids;
     },
 
     async getChannel(user: AuthUser, channelId: string): Promise<ChannelView> {

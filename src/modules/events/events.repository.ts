@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, min, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
@@ -29,6 +29,22 @@ export function createEventsRepository({ db }: { db: Executor }) {
         .values({ id: newId(), ...values })
         .returning({ createdAt: chatEvents.createdAt });
       return row!.createdAt;
+    },
+    /** The oldest seq still in the log for the channel (older ones were pruned by retention). */
+    async firstSeq(channelId: string, tx: Executor = db): Promise<number | undefined> {
+      const [row] = await tx
+        .select({ first: min(chatEvents.seq) })
+        .from(chatEvents)
+        .where(eq(chatEvents.channelId, channelId));
+      return row?.first ?? undefined;
+    },
+    /** Deletes events older than the retention window; returns how many. */
+    async deleteOlderThan(cutoff: Date, tx: Executor = db): Promise<number> {
+      const rows = await tx
+        .delete(chatEvents)
+        .where(lt(chatEvents.createdAt, cutoff))
+        .returning({ id: chatEvents.id });
+      return rows.length;
     },
     async listAfter(channelId: string, afterSeq: number, limit: number, tx: Executor = db) {
       return tx

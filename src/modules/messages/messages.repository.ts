@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
@@ -93,6 +93,20 @@ export function createMessagesRepository({ db }: { db: Executor }) {
         )
         .limit(1);
       return row !== undefined;
+    },
+    /** Pinned messages, newest first, keyset-paginated by seq. */
+    async listPinned(
+      filter: { channelId: string; includeHidden: boolean },
+      page: { beforeSeq: number | undefined; limit: number },
+      tx: Executor = db,
+    ): Promise<MessageWithSender[]> {
+      const conditions = filterConditions(filter);
+      conditions.push(isNotNull(chatMessages.pinnedAt));
+      if (page.beforeSeq !== undefined) conditions.push(lt(chatMessages.seq, page.beforeSeq));
+      return selectWithSender(tx)
+        .where(and(...conditions))
+        .orderBy(desc(chatMessages.seq))
+        .limit(page.limit + 1);
     },
     async update(id: string, values: Partial<typeof chatMessages.$inferInsert>, tx: Executor = db) {
       const [row] = await tx.update(chatMessages).set(values).where(eq(chatMessages.id, id)).returning();

@@ -89,6 +89,55 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messagesService: Messag
       messagesService.editMessage(currentUser(request), request.params.id, request.params.mid, request.body),
   );
 
+  for (const action of ['pin', 'unpin'] as const) {
+    app.post(
+      `/channels/:id/messages/:mid/${action}/`,
+      {
+        schema: {
+          operationId: action === 'pin' ? 'pinMessage' : 'unpinMessage',
+          summary:
+            action === 'pin'
+              ? 'Pin a message (channel admins and owners)'
+              : 'Unpin a message (channel admins and owners)',
+          tags,
+          params: MessageParams,
+          response: { 200: MessageSchema, ...errorResponses(401, 403, 404) },
+        },
+      },
+      async (request) =>
+        messagesService.setPinned(
+          currentUser(request),
+          request.params.id,
+          request.params.mid,
+          action === 'pin',
+        ),
+    );
+  }
+
+  app.get(
+    '/channels/:id/pins/',
+    {
+      schema: {
+        operationId: 'listPins',
+        summary: 'Pinned messages, newest first',
+        tags,
+        params: ChannelParams,
+        querystring: Type.Object(
+          {
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: PageSchema(MessageSchema), ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const page = await messagesService.listPins(currentUser(request), request.params.id, request.query);
+      return { results: page.results, next: buildPageUrl(request, page.next), previous: null };
+    },
+  );
+
   app.delete(
     '/channels/:id/messages/:mid/',
     {

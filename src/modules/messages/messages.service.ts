@@ -3,6 +3,9 @@ import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
+import type { Executor } from '../../platform/db/client.js';
+import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
+import { createRateLimitedError } from '../../shared/errors.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import type { ModerationRepository } from '../moderation/moderation.repository.js';
 import type { ReactionsRepository } from '../reactions/reactions.repository.js';
@@ -53,15 +56,34 @@ type Content = {
   keyVersion: number | null;
 };
 
+/** Looks up a message of a channel as a given user may see it: 404 for other channels, deleted ones and (for non-moderators) hidden ones. */
+export function createMessageFinder({
+  messagesRepository,
+}: {
+  messagesRepository: Pick<MessagesRepository, 'findInChannel'>;
+}) {
+  return {
+    async findVisible(standing: ChannelStanding, messageId: string, tx?: Executor, lock = false) {
+      const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
+      if (!row || row.message.deletedAt) throw createMessageNotFoundError();
+      if (row.message.hiddenAt && !standing.isModerator) throw createMessageNotFoundError();
+      return row;
+    },
+  };
+}
+export type MessageFinder = ReturnType<typeof createMessageFinder>;
+
 export function createMessagesService(deps: {
   uow: UnitOfWork;
   access: ChannelAccess;
   messagesRepository: MessagesRepository;
   moderationRepository: ModerationRepository;
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  sendRateLimiter: RateLimiter;
   settings: { messageMaxChars: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
+  const { findVisible } = createMessageFinder({ messagesRepository });
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
@@ -103,19 +125,6 @@ export function createMessagesService(deps: {
     return { conteudo: text, conteudoCifrado: null, alg: null, keyVersion: null };
   }
 
-  /** A message of the channel that this user may see, or 404 (whoever asks, for ids of other channels). */
-  async function findVisible(
-    standing: ChannelStanding,
-    messageId: string,
-    tx?: Parameters<MessagesRepository['findInChannel']>[2],
-    lock = false,
-  ) {
-    const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
-    if (!row || row.message.deletedAt) throw createMessageNotFoundError();
-    if (row.message.hiddenAt && !standing.isModerator) throw createMessageNotFoundError();
-    return row;
-  }
-
   /** A repeated client_id answers with the original message, unless that message was deleted since. */
   async function answerRetry(original: MessageWithSender) {
     if (original.message.deletedAt) throw createClientIdReusedError();
@@ -140,6 +149,9 @@ export function createMessagesService(deps: {
         );
         if (existing) return answerRetry(existing);
       }
+      // Idempotent retries above do not count against the send rate limit.
+      const decision = await deps.sendRateLimiter.consume(`send:${user.id}`);
+      if (!decision.allowed) throw createRateLimitedError(decision.retryAfterMs);
       const outcome = await uow
         .run(async (tx, events) => {
           await access.joinIfNeeded(standing, tx, events);
@@ -274,6 +286,52 @@ export function createMessagesService(deps: {
         return { message, username: row.username };
       });
       return (await withReactions([updated]))[0]!;
+    },
+
+    /** Pins or unpins (channel admins and owners); repeating it changes nothing and logs nothing. */
+    async setPinned(
+      user: AuthUser,
+      channelId: string,
+      messageId: string,
+      pinned: boolean,
+    ): Promise<MessageView> {
+      const standing = await access.requireAdmin(user, channelId);
+      const row = await uow.run(async (tx, events) => {
+        const current = await findVisible(standing, messageId, tx, true);
+        if ((current.message.pinnedAt !== null) === pinned) return current;
+        const message = (await messagesRepository.update(
+          current.message.id,
+          { pinnedAt: pinned ? new Date() : null },
+          tx,
+        ))!;
+        await events.record({
+          channelId: standing.channel.id,
+          type: 'chat.pin',
+          payload: { mensagem_id: message.id, pinned_at: message.pinnedAt?.toISOString() ?? null },
+        });
+        return { message, username: current.username };
+      });
+      return (await withReactions([row]))[0]!;
+    },
+
+    async listPins(user: AuthUser, channelId: string, input: { cursor?: string | undefined; limit: number }) {
+      const cursor = input.cursor !== undefined ? decodeCursor(input.cursor) : undefined;
+      if (input.cursor !== undefined && (!cursor || cursor.direction !== 'before'))
+        throw createInvalidCursorError();
+      const standing = await access.requireReadable(user, channelId);
+      const rows = await messagesRepository.listPinned(
+        { channelId: standing.channel.id, includeHidden: standing.isModerator },
+        { beforeSeq: cursor?.seq, limit: input.limit },
+      );
+      const page = rows.slice(0, input.limit);
+      const last = page[page.length - 1]?.message.seq;
+      return {
+        results: await withReactions(page),
+        next:
+          rows.length > input.limit && last !== undefined
+            ? encodeCursor({ direction: 'before', seq: last })
+            : undefined,
+      };
     },
 
     async deleteMessage(user: AuthUser, channelId: string, messageId: string): Promise<void> {

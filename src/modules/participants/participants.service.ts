@@ -19,8 +19,8 @@ export function createParticipantsService(deps: {
   access: ChannelAccess;
   participantsRepository: ParticipantsRepository;
   usersRepository: Pick<UsersRepository, 'findByIds'>;
-  /** Told after commit about users who lost access, so live sockets can be closed. */
-  onAccessLost?: (change: { channelId: string; userIds: string[] }) => void;
+  /** Told after commit about users whose access changed, so their live sockets follow. */
+  onAccessChanged?: (change: { channelId: string; userIds: string[] }) => void;
 }) {
   const { uow, access, participantsRepository, usersRepository } = deps;
 
@@ -41,6 +41,7 @@ export function createParticipantsService(deps: {
         }
         return ids;
       });
+      if (added.length > 0) deps.onAccessChanged?.({ channelId: channel.id, userIds: added });
       return { adicionados: added };
     },
 
@@ -74,7 +75,7 @@ export function createParticipantsService(deps: {
         }
         return ids;
       });
-      if (removed.length > 0) deps.onAccessLost?.({ channelId: standing.channel.id, userIds: removed });
+      if (removed.length > 0) deps.onAccessChanged?.({ channelId: standing.channel.id, userIds: removed });
       return { removidos: removed };
     },
 
@@ -108,7 +109,7 @@ export function createParticipantsService(deps: {
           });
         }
       });
-      deps.onAccessLost?.({ channelId: standing.channel.id, userIds: [actor.id] });
+      deps.onAccessChanged?.({ channelId: standing.channel.id, userIds: [actor.id] });
     },
 
     async listParticipants(

@@ -1,4 +1,5 @@
-import { count, inArray } from 'drizzle-orm';
+import { and, count, countDistinct, eq, inArray } from 'drizzle-orm';
+import { newId } from '../../shared/ids.js';
 import type { Executor } from '../../platform/db/client.js';
 import { chatMessageReactions } from './reactions.table.js';
 
@@ -25,6 +26,48 @@ export function createReactionsRepository({ db }: { db: Executor }) {
         result.set(row.messageId, counts);
       }
       return result;
+    },
+    async listUserEmojis(messageId: string, userId: string, tx: Executor = db): Promise<string[]> {
+      const rows = await tx
+        .select({ emoji: chatMessageReactions.emoji })
+        .from(chatMessageReactions)
+        .where(and(eq(chatMessageReactions.messageId, messageId), eq(chatMessageReactions.userId, userId)));
+      return rows.map((row) => row.emoji).sort();
+    },
+    /** Removes the user's reaction; true when there was one. */
+    async delete(messageId: string, userId: string, emoji: string, tx: Executor = db): Promise<boolean> {
+      const rows = await tx
+        .delete(chatMessageReactions)
+        .where(
+          and(
+            eq(chatMessageReactions.messageId, messageId),
+            eq(chatMessageReactions.userId, userId),
+            eq(chatMessageReactions.emoji, emoji),
+          ),
+        )
+        .returning({ id: chatMessageReactions.id });
+      return rows.length > 0;
+    },
+    async insert(messageId: string, userId: string, emoji: string, tx: Executor = db) {
+      await tx
+        .insert(chatMessageReactions)
+        .values({ id: newId(), messageId, userId, emoji })
+        .onConflictDoNothing();
+    },
+    /** Whether the emoji is already on the message, and how many distinct emoji it carries. */
+    async describeEmojis(messageId: string, emoji: string, tx: Executor = db) {
+      const [row] = await tx
+        .select({
+          distinct: countDistinct(chatMessageReactions.emoji),
+        })
+        .from(chatMessageReactions)
+        .where(eq(chatMessageReactions.messageId, messageId));
+      const [present] = await tx
+        .select({ id: chatMessageReactions.id })
+        .from(chatMessageReactions)
+        .where(and(eq(chatMessageReactions.messageId, messageId), eq(chatMessageReactions.emoji, emoji)))
+        .limit(1);
+      return { distinct: Number(row?.distinct ?? 0), present: present !== undefined };
     },
   };
 }

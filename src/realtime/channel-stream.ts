@@ -1,0 +1,161 @@
+import type { Bus } from '../platform/bus/bus.js';
+import type { Connection, EncodedEvent } from './connection.js';
+
+/** A logged event as it travels on the bus and over sockets. */
+export type StreamEvent = {
+  type: string;
+  seq?: number;
+  channel: string;
+  created_at?: string;
+  payload?: Record<string, unknown>;
+};
+
+export type EventLogReader = {
+  lastSeq(channelId: string): Promise<number | undefined>;
+  listAfter(channelId: string, afterSeq: number, limit: number): Promise<StreamEvent[]>;
+};
+
+export type StreamOptions = {
+  /** How long an early event waits for the missing ones before they are read from the log. */
+  gapWaitMs: number;
+  onEvent?: (event: StreamEvent) => void;
+  onError?: (error: unknown) => void;
+};
+
+const FILL_BATCH = 500;
+
+/** Encodes an event once for every socket (and once more, redacted, when it hides content). */
+export function encodeEvent(
+  event: StreamEvent,
+  bytes: Buffer = Buffer.from(JSON.stringify(event)),
+): EncodedEvent {
+  return { seq: event.seq, bytes, redacted: redactedCopy(event) };
+}
+
+/** Hidden messages go out without their content to everyone but moderators. */
+function redactedCopy(event: StreamEvent): Buffer | undefined {
+  const payload = event.payload;
+  if (!payload || payload.hidden_at === undefined || payload.hidden_at === null) return undefined;
+  return Buffer.from(
+    JSON.stringify({ ...event, payload: { ...payload, conteudo: '', conteudo_cifrado: null } }),
+  );
+}
+
+/**
+ * The events of one channel on this node, in order. Subscribes to the channel's bus topic while it
+ * has local sockets; forwards seq n only after n-1, holding early events for `gapWaitMs` and then
+ * filling the gap from the event log (commits on other nodes can publish out of order, and a
+ * publish can be lost while Redis is away). Each event is encoded once for all sockets.
+ */
+export class ChannelStream {
+  readonly connections = new Set<Connection>();
+  private expected = 0;
+  private ready = false;
+  private readonly pending = new Map<number, { event: StreamEvent; bytes: Buffer }>();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private filling = false;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(
+    readonly channelId: string,
+    private readonly bus: Pick<Bus, 'subscribe'>,
+    private readonly log: EventLogReader,
+    private readonly options: StreamOptions,
+  ) {}
+
+  private starting: Promise<void> | undefined;
+
+  /** Starts once; later calls wait for the same start. */
+  start(topic: string): Promise<void> {
+    this.starting ??= this.subscribeAndLocate(topic);
+    return this.starting;
+  }
+
+  /** Subscribes first, then reads where the log stands, so nothing falls between the two. */
+  private async subscribeAndLocate(topic: string): Promise<void> {
+    this.unsubscribe = await this.bus.subscribe(topic, (message) => this.onBusMessage(message));
+    const last = (await this.log.lastSeq(this.channelId)) ?? 0;
+    this.expected = last + 1;
+    this.ready = true;
+    for (const seq of [...this.pending.keys()]) if (seq < this.expected) this.pending.delete(seq);
+    this.drain();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.gapTimer);
+    this.pending.clear();
+    await this.unsubscribe?.();
+  }
+
+  /** The highest seq this stream has forwarded (what a new socket's live feed continues from). */
+  get position(): number {
+    return this.expected - 1;
+  }
+
+  private onBusMessage(message: string): void {
+    let event: StreamEvent;
+    try {
+      event = JSON.parse(message) as StreamEvent;
+    } catch (error) {
+      this.options.onError?.(error);
+      return;
+    }
+    const bytes = Buffer.from(message);
+    if (event.seq === undefined) {
+      // Ephemeral (typing): no order to keep, nothing to replay.
+      this.emit(event, { seq: undefined, bytes });
+      return;
+    }
+    if (this.ready && event.seq < this.expected) return;
+    this.pending.set(event.seq, { event, bytes });
+    if (this.ready) this.drain();
+  }
+
+  private drain(): void {
+    let next = this.pending.get(this.expected);
+    while (next) {
+      this.pending.delete(this.expected);
+      this.forward(next.event, next.bytes);
+      next = this.pending.get(this.expected);
+    }
+    if (this.pending.size > 0 && !this.gapTimer) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        void this.fillGap();
+      }, this.options.gapWaitMs);
+    }
+  }
+
+  private forward(event: StreamEvent, bytes: Buffer): void {
+    this.expected = event.seq! + 1;
+    this.emit(event, encodeEvent(event, bytes));
+  }
+
+  private emit(event: StreamEvent, encoded: EncodedEvent): void {
+    for (const connection of this.connections) connection.deliver(encoded);
+    this.options.onEvent?.(event);
+  }
+
+  /** Reads what is missing from the log (also used after a Redis reconnection). */
+  async fillGap(): Promise<void> {
+    if (this.filling || !this.ready) return;
+    this.filling = true;
+    try {
+      for (;;) {
+        const events = await this.log.listAfter(this.channelId, this.expected - 1, FILL_BATCH);
+        for (const event of events) {
+          if (event.seq! < this.expected) continue;
+          if (event.seq! > this.expected) break;
+          this.pending.delete(event.seq!);
+          this.forward(event, Buffer.from(JSON.stringify(event)));
+        }
+        if (events.length < FILL_BATCH) break;
+      }
+    } catch (error) {
+      this.options.onError?.(error);
+    } finally {
+      this.filling = false;
+      this.drain();
+    }
+  }
+}

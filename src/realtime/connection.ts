@@ -1,0 +1,99 @@
+import type { WebSocket } from 'ws';
+
+export const CloseCodes = {
+  goingAway: 1001,
+  unauthorized: 4401,
+  forbidden: 4403,
+  notFound: 4404,
+  slowConsumer: 4009,
+  tooManyConnections: 4029,
+} as const;
+
+/** An outbound event already encoded once for every socket; `redacted` for non-moderators. */
+export type EncodedEvent = { seq: number | undefined; bytes: Buffer; redacted?: Buffer | undefined };
+
+/**
+ * One client socket. It keeps the last seq it was sent so it never gets a duplicate or goes
+ * backwards, buffers live events while its backlog is being replayed, and cuts itself off
+ * (4009) instead of letting an unread send buffer grow.
+ */
+export class Connection {
+  lastSeq = 0;
+  alive = true;
+  private replayQueue: EncodedEvent[] | undefined = [];
+  private corked = false;
+  private closing = false;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly user: { id: string; username: string; email: string; isStaff: boolean },
+    readonly options: {
+      maxBufferedBytes: number;
+      channelId?: string | undefined;
+      sessionKey?: string | undefined;
+    },
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.closing && this.socket.readyState === this.socket.OPEN;
+  }
+
+  /** Live event from the channel stream (in seq order). */
+  deliver(event: EncodedEvent): void {
+    if (this.replayQueue) {
+      this.replayQueue.push(event);
+      return;
+    }
+    this.sendEvent(event);
+  }
+
+  /** Ends the replay phase: flushes queued live events the backlog did not already cover. */
+  finishReplay(): void {
+    const queue = this.replayQueue ?? [];
+    this.replayQueue = undefined;
+    for (const event of queue) this.sendEvent(event);
+  }
+
+  sendEvent(event: EncodedEvent): void {
+    if (event.seq !== undefined) {
+      if (event.seq <= this.lastSeq) return;
+      this.lastSeq = event.seq;
+    }
+    this.sendRaw(!this.user.isStaff && event.redacted ? event.redacted : event.bytes);
+  }
+
+  sendFrame(frame: object): void {
+    this.sendRaw(Buffer.from(JSON.stringify(frame)));
+  }
+
+  sendRaw(bytes: Buffer): void {
+    if (!this.isOpen) return;
+    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
+      this.close(CloseCodes.slowConsumer, 'slow consumer');
+      return;
+    }
+    // Coalesce every frame of this tick into one socket write.
+    const raw = (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (raw && !this.corked) {
+      this.corked = true;
+      raw.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        raw.uncork();
+      });
+    }
+    this.socket.send(bytes, { binary: false });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      this.socket.terminate();
+    }
+    // A client that does not read will not read the close frame either.
+    setTimeout(() => this.socket.terminate(), 2_000).unref();
+  }
+}
