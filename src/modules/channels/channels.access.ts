@@ -34,28 +34,21 @@ export type ChannelStanding = {
 };
 
 export function createChannelAccess(deps: {
-  channelsRepository: Pick<ChannelsRepository, 'findById'>;
-  participantsRepository: Pick<ParticipantsRepository, 'find' | 'addMany'>;
-  contextsRepository: Pick<ContextsRepository, 'isActiveMember' | 'filterActiveMembers'>;
+  channelsRepository: Pick<ChannelsRepository, 'findWithMembership'>;
+  participantsRepository: Pick<ParticipantsRepository, 'addMany'>;
+  contextsRepository: Pick<ContextsRepository, 'filterActiveMembers'>;
   usersRepository: Pick<UsersRepository, 'findActiveByIds'>;
 }) {
   const { channelsRepository, participantsRepository, contextsRepository, usersRepository } = deps;
 
   async function getStanding(user: AuthUser, channelId: string, tx?: Executor): Promise<ChannelStanding> {
-    const channel = await channelsRepository.findById(channelId, tx);
-    if (!channel) throw createChannelNotFoundError();
-    const row = await participantsRepository.find(channel.id, user.id, tx);
+    const found = await channelsRepository.findWithMembership(channelId, user.id, tx);
+    if (!found) throw createChannelNotFoundError();
+    const { channel, participant: row } = found;
     const removed = row?.removedAt != null;
     const participant = row && !removed ? row : undefined;
     const isContextChannel = channel.contextoTipo !== 'privado' && channel.contextoId !== null;
-    const inContext =
-      isContextChannel &&
-      !removed &&
-      (await contextsRepository.isActiveMember(
-        user.id,
-        { contextoTipo: channel.contextoTipo as ContextType, contextoId: channel.contextoId! },
-        tx,
-      ));
+    const inContext = isContextChannel && !removed && found.inContext === true;
     const isMember = participant !== undefined ? !isContextChannel || inContext || user.isStaff : inContext;
     const isModerator = user.isStaff;
     const participantAdmin =

@@ -21,6 +21,30 @@ export function createChannelsRepository({ db }: { db: Executor }) {
         .where(and(eq(chatChannels.id, id), notDeleted));
       return row;
     },
+    /**
+     * One query for everything access needs: the channel, the user's participant row (active or
+     * removed) and whether the user is an active member of the channel's context.
+     */
+    async findWithMembership(channelId: string, userId: string, tx: Executor = db) {
+      const [row] = await tx
+        .select({
+          channel: chatChannels,
+          participant: chatParticipants,
+          inContext: sql<boolean>`exists (
+            select 1 from ${contextMemberships}
+            where ${contextMemberships.userId} = ${userId}
+              and ${contextMemberships.contextoTipo} = ${chatChannels.contextoTipo}
+              and ${contextMemberships.contextoId} = ${chatChannels.contextoId}
+              and ${contextMemberships.status} = 'ativo')`,
+        })
+        .from(chatChannels)
+        .leftJoin(
+          chatParticipants,
+          and(eq(chatParticipants.channelId, chatChannels.id), eq(chatParticipants.userId, userId)),
+        )
+        .where(and(eq(chatChannels.id, channelId), notDeleted));
+      return row;
+    },
     async update(
       id: string,
       values: Partial<Pick<ChannelRow, 'titulo' | 'descricao' | 'categoria' | 'deletedAt'>>,

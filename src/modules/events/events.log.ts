@@ -14,7 +14,7 @@ export function createEventLogReader(deps: {
     firstSeq: (channelId: string) => deps.eventsRepository.firstSeq(channelId),
     async listAfter(channelId: string, afterSeq: number, limit: number): Promise<ChannelEvent[]> {
       const rows = await deps.eventsRepository.listAfter(channelId, afterSeq, limit);
-      // Same key order as the unit of work publishes, so a replayed event is byte-identical.
+      // The same shape as the unit of work publishes (payload key order may differ: jsonb sorts keys).
       return rows.map((row) => ({
         type: row.type as ChannelEventType,
         seq: row.seq,

@@ -63,6 +63,8 @@ export function createUnitOfWork(deps: {
   }
 
   return {
+    /** Publishes events of a write that committed on its own (a single autocommit statement). */
+    publishCommitted: (events: ChannelEvent[]) => publish(events),
     /** Runs `work` in one transaction, then publishes the events it recorded. */
     async run<T>(work: (tx: Transaction, events: EventRecorder) => Promise<T>): Promise<T> {
       const pending: ChannelEvent[] = [];

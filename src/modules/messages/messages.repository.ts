@@ -1,6 +1,8 @@
-import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
+import { chatChannels } from '../channels/channels.table.js';
+import { chatEvents } from '../events/events.table.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
 
 export type MessageWithSender = { message: MessageRow; username: string | null };
@@ -28,6 +30,46 @@ export function createMessagesRepository({ db }: { db: Executor }) {
       .leftJoin(users, eq(users.id, chatMessages.remetenteId));
 
   return {
+    /**
+     * The send hot path in ONE statement: takes the channel's next seq (row lock), inserts the
+     * message and its `chat.message` event with that seq. Run on its own (autocommit), the lock is
+     * held only inside PostgreSQL, never across a round trip to this process. A repeated
+     * (channel, sender, client_id) fails the whole statement with a unique violation, so the seq
+     * is not consumed (no gap). Returns undefined when the channel no longer exists.
+     */
+    async insertWithEvent(
+      input: {
+        message: Omit<typeof chatMessages.$inferInsert, 'seq'> & { createdAt: Date };
+        eventId: string;
+        payload: Record<string, unknown>;
+      },
+      tx: Executor = db,
+    ): Promise<number | undefined> {
+      const m = input.message;
+      const result = await tx.execute(sql`
+        with next as (
+          update ${chatChannels} set last_seq = last_seq + 1 where id = ${m.channelId} returning last_seq
+        ), inserted as (
+          insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
+            key_version, reply_to_id, client_id, seq, created_at, updated_at)
+          select ${m.id}, ${m.channelId}, ${m.remetenteId ?? null}, ${m.tipo}, ${m.conteudo ?? ''},
+            ${m.conteudoCifrado ?? null}, ${m.alg ?? null}, ${m.keyVersion ?? null}, ${m.replyToId ?? null},
+            ${m.clientId ?? null}, next.last_seq, ${m.createdAt}, ${m.createdAt}
+          from next
+          returning seq
+        ), event as (
+          insert into ${chatEvents} (id, channel_id, seq, type, payload, created_at, updated_at)
+          select ${input.eventId}, ${m.channelId}, inserted.seq, 'chat.message',
+            jsonb_set(${JSON.stringify(input.payload)}::jsonb, '{seq}', to_jsonb(inserted.seq)),
+            ${m.createdAt}, ${m.createdAt}
+          from inserted
+          returning seq
+        )
+        select (select seq from event) as seq`);
+      // node-postgres and PGlite both answer `{ rows }`.
+      const seq = (result as unknown as { rows: Array<{ seq: string | number | null }> }).rows[0]?.seq;
+      return seq === null || seq === undefined ? undefined : Number(seq);
+    },
     /** Inserts a message; undefined when (channel, sender, client_id) already exists. */
     async insert(
       values: typeof chatMessages.$inferInsert,

@@ -3,13 +3,14 @@ import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
+import { createChannelNotFoundError } from '../channels/channels.errors.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError } from '../../shared/errors.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import type { ModerationRepository } from '../moderation/moderation.repository.js';
 import type { ReactionsRepository } from '../reactions/reactions.repository.js';
-import type { MessageType } from './messages.table.js';
+import type { MessageRow, MessageType } from './messages.table.js';
 import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
 import {
   createCannotDeleteError,
@@ -141,54 +142,71 @@ export function createMessagesService(deps: {
       if (input.tipo !== 'text') throw createUnsupportedTypeError();
       const standing = await access.requireMember(user, channelId);
       const content = checkContent(standing, input);
-      if (input.client_id) {
-        const existing = await messagesRepository.findByClientId(
-          standing.channel.id,
-          user.id,
-          input.client_id,
-        );
-        if (existing) return answerRetry(existing);
-      }
-      // Idempotent retries above do not count against the send rate limit.
       const decision = await deps.sendRateLimiter.consume(`send:${user.id}`);
-      if (!decision.allowed) throw createRateLimitedError(decision.retryAfterMs);
-      const outcome = await uow
-        .run(async (tx, events) => {
-          await access.joinIfNeeded(standing, tx, events);
-          if (input.reply_to) {
-            const target = await messagesRepository.findInChannel(standing.channel.id, input.reply_to, tx);
-            if (!target || target.message.deletedAt || (target.message.hiddenAt && !standing.isModerator)) {
-              throw createInvalidReplyError();
-            }
-          }
-          const seq = await events.allocateSeq(standing.channel.id);
-          const inserted = await messagesRepository.insert(
-            {
-              id: newId(),
-              channelId: standing.channel.id,
-              remetenteId: user.id,
-              tipo: input.tipo,
-              ...content,
-              replyToId: input.reply_to ?? null,
-              clientId: input.client_id ?? null,
-              seq,
-            },
-            tx,
-          );
-          // Lost a race on client_id: roll back so the sequence number is given back (no gap in the log).
-          if (!inserted) throw new DuplicateClientIdSignal();
-          const view = toMessageView({ message: inserted, username: user.username });
-          await events.record({ channelId: standing.channel.id, type: 'chat.message', payload: view, seq });
-          return view;
-        })
-        .catch((error: unknown) => {
-          // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
-          // answers with the winner's message instead of an error.
-          if (error instanceof DuplicateClientIdSignal || (input.client_id && isUniqueViolation(error))) {
-            return undefined;
-          }
-          throw error;
-        });
+      if (!decision.allowed) {
+        // A retry of a message that was already stored is answered, not refused.
+        const existing = input.client_id
+          ? await messagesRepository.findByClientId(standing.channel.id, user.id, input.client_id)
+          : undefined;
+        if (existing) return answerRetry(existing);
+        throw createRateLimitedError(decision.retryAfterMs);
+      }
+      if (input.reply_to) {
+        const target = await messagesRepository.findInChannel(standing.channel.id, input.reply_to);
+        if (!target || target.message.deletedAt || (target.message.hiddenAt && !standing.isModerator)) {
+          throw createInvalidReplyError();
+        }
+      }
+      const now = new Date();
+      const message: MessageRow = {
+        id: newId(),
+        channelId: standing.channel.id,
+        remetenteId: user.id,
+        tipo: input.tipo,
+        ...content,
+        replyToId: input.reply_to ?? null,
+        clientId: input.client_id ?? null,
+        seq: 0,
+        pinnedAt: null,
+        hiddenAt: null,
+        isSpam: false,
+        editedAt: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+      };
+      const draft = toMessageView({ message, username: user.username });
+      const write = { message, eventId: newId(), payload: draft };
+      let seq: number | undefined;
+      let duplicate = false;
+      try {
+        // A context member's first post also creates their participant row: one transaction then.
+        // Otherwise the send is one autocommit statement (see insertWithEvent).
+        seq = standing.needsJoin
+          ? await uow.run(async (tx, events) => {
+              await access.joinIfNeeded(standing, tx, events);
+              return messagesRepository.insertWithEvent(write, tx);
+            })
+          : await messagesRepository.insertWithEvent(write);
+      } catch (error) {
+        // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
+        // answers with the winner's message instead of an error.
+        if (!(input.client_id && isUniqueViolation(error))) throw error;
+        duplicate = true;
+      }
+      if (seq === undefined && !duplicate) throw createChannelNotFoundError();
+      const outcome = seq === undefined ? undefined : { ...draft, seq };
+      if (outcome) {
+        await uow.publishCommitted([
+          {
+            type: 'chat.message',
+            seq: outcome.seq,
+            channel: message.channelId,
+            created_at: now.toISOString(),
+            payload: outcome,
+          },
+        ]);
+      }
       if (outcome) return { message: outcome, created: true };
       const original = await messagesRepository.findByClientId(
         standing.channel.id,
@@ -351,8 +369,6 @@ export function createMessagesService(deps: {
   };
 }
 export type MessagesService = ReturnType<typeof createMessagesService>;
-
-class DuplicateClientIdSignal extends Error {}
 
 function isUniqueViolation(error: unknown): boolean {
   let current: unknown = error;
