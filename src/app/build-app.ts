@@ -14,7 +14,8 @@ import { createValidationError } from '../shared/errors.js';
 import type { Dependencies } from './dependencies.js';
 import { registerErrorHandler } from './error-handler.js';
 import { registerOpenApi } from './openapi.js';
-import { containsNulCharacter, registerValidation } from './validation.js';
+import { registerValidation } from './validation.js';
+import { containsUnstorableText } from '../shared/text.js';
 
 /** Builds the Fastify instance with every plugin and route; tests use it through `app.inject`. */
 export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
@@ -45,8 +46,11 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     void reply.header('x-request-id', request.id);
   });
   app.addHook('preValidation', async (request) => {
-    if ([request.body, request.query, request.params].some((part) => containsNulCharacter(part))) {
-      throw createValidationError('Text may not contain NUL characters.', 'invalid_characters');
+    if ([request.body, request.query, request.params].some((part) => containsUnstorableText(part))) {
+      throw createValidationError(
+        'Text may not contain NUL characters or unpaired surrogates.',
+        'invalid_characters',
+      );
     }
   });
   await registerOpenApi(app);

@@ -134,18 +134,22 @@ export async function createDependencies(
     usersRepository,
     onMembershipChanged: ({ userId }) => announce({ kind: 'user', userId }),
   });
+  const announceUsers = ({ userIds }: { userIds: string[] }) =>
+    userIds.forEach((userId) => announce({ kind: 'user', userId }));
   const channelsService = createChannelsService({
     uow,
     access,
     channelsRepository,
     participantsRepository,
     reactionsRepository,
+    onAccessChanged: announceUsers,
   });
   const participantsService = createParticipantsService({
     uow,
     access,
     participantsRepository,
     usersRepository,
+    onAccessChanged: announceUsers,
   });
   const messagesService = createMessagesService({
     uow,
@@ -164,7 +168,7 @@ export async function createDependencies(
     settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
   });
 
-  const eventLog = createEventLogReader({ eventsRepository, channelsRepository });
+  const eventLog = createEventLogReader({ eventsRepository, channelsRepository, messagesRepository });
   const frameHandlers: FrameHandlers = {
     ...createMessageFrameHandlers({ messagesService }),
     ...createReactionFrameHandlers({ reactionsService }),

@@ -32,13 +32,3 @@ function formatErrors(errors: ErrorObject[], dataVar: string): string {
     })
     .join('; ');
 }
-
-/** Postgres text cannot hold NUL characters; refuse them up front instead of failing in the database. */
-export function containsNulCharacter(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (depth > 32 || value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some((item) => containsNulCharacter(item, depth + 1));
-  return Object.entries(value).some(
-    ([key, item]) => key.includes('\u0000') || containsNulCharacter(item, depth + 1),
-  );
-}

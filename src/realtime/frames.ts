@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { Type, type Static } from 'typebox';
+import { containsUnstorableText } from '../shared/text.js';
 
 // Inbound frames: a discriminated union on `tipo`, validated before dispatch.
 const Uuid = Type.String({ format: 'uuid' });
@@ -96,6 +97,12 @@ export function parseInboundFrame(data: string): ParseResult {
     return withClientId({
       code: 'unknown_tipo',
       detail: `Unknown tipo. Use one of: ${Object.keys(SCHEMAS).join(', ')}.`,
+    });
+  }
+  if (containsUnstorableText(value)) {
+    return withClientId({
+      code: 'invalid_characters',
+      detail: 'Text may not contain NUL characters or unpaired surrogates.',
     });
   }
   const validate = validators[tipo]!;

@@ -30,6 +30,8 @@ export function createChannelsService(deps: {
   channelsRepository: ChannelsRepository;
   participantsRepository: Pick<ParticipantsRepository, 'addMany' | 'countActive'>;
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  /** Told after commit about users who gained access, so their notification sockets follow. */
+  onAccessChanged?: (change: { channelId: string; userIds: string[] }) => void;
 }) {
   const { uow, access, channelsRepository, participantsRepository } = deps;
 
@@ -110,6 +112,7 @@ export function createChannelsService(deps: {
         });
         return created.id;
       });
+      deps.onAccessChanged?.({ channelId, userIds: [user.id, ...invitees] });
       return describeOne(channelId);
     },
 

@@ -1,4 +1,19 @@
-import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, sql, type SQL } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  gt,
+  gte,
+  inArray,
+  isNotNull,
+  isNull,
+  lt,
+  lte,
+  or,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { chatChannels } from '../channels/channels.table.js';
@@ -153,6 +168,19 @@ export function createMessagesRepository({ db }: { db: Executor }) {
     async update(id: string, values: Partial<typeof chatMessages.$inferInsert>, tx: Executor = db) {
       const [row] = await tx.update(chatMessages).set(values).where(eq(chatMessages.id, id)).returning();
       return row;
+    },
+    /** Current moderation state of messages: those hidden or deleted since they were logged. */
+    async findHiddenOrDeleted(ids: string[], tx: Executor = db) {
+      if (ids.length === 0) return [];
+      return tx
+        .select({ id: chatMessages.id, hiddenAt: chatMessages.hiddenAt, deletedAt: chatMessages.deletedAt })
+        .from(chatMessages)
+        .where(
+          and(
+            inArray(chatMessages.id, ids),
+            or(isNotNull(chatMessages.hiddenAt), isNotNull(chatMessages.deletedAt)),
+          ),
+        );
     },
     async findManyInChannel(channelId: string, ids: string[], tx: Executor = db) {
       if (ids.length === 0) return [];

@@ -299,7 +299,8 @@ export function createMessagesService(deps: {
           { ...content, editedAt: new Date() },
           tx,
         ))!;
-        const view = toMessageView({ message, username: row.username });
+        const counts = (await reactionsRepository.countByMessage([message.id], tx)).get(message.id);
+        const view = toMessageView({ message, username: row.username }, counts);
         await events.record({ channelId: standing.channel.id, type: 'chat.message.updated', payload: view });
         return { message, username: row.username };
       });

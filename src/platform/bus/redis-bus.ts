@@ -32,12 +32,19 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
   const onError = options.onError ?? (() => undefined);
   publisher.on('error', onError);
   subscriber.on('error', onError);
-  let ready = false;
-  subscriber.on('ready', () => {
-    // Every 'ready' after the first is a reconnection: the caller re-reads what it may have missed.
-    if (ready) options.onReconnect?.();
-    ready = true;
-  });
+  // Every 'ready' after the first, of either connection, is a reconnection: the caller re-reads
+  // what it may have missed (publishes skipped while the publisher was down included).
+  for (const connection of [subscriber, publisher]) {
+    let ready = false;
+    connection.on('ready', () => {
+      if (ready) {
+        options.onReconnect?.();
+        // Resubscription completes a little after 'ready': look once more for what fell between.
+        setTimeout(() => options.onReconnect?.(), 1_000).unref();
+      }
+      ready = true;
+    });
+  }
 
   const redisTopic = (topic: string) => `${options.prefix}${topic}`;
   const deliver = (topic: string, message: string) => {
@@ -75,8 +82,10 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
       if (!handlers) {
         handlers = new Set();
         local.set(topic, handlers);
-        // While Redis is down the subscription is queued and made on reconnect (autoResubscribe).
-        await subscriber.subscribe(redisTopic(topic)).catch(onError);
+        // While Redis is down the subscription is queued and made on reconnect (autoResubscribe);
+        // waiting for it then would hold up local delivery, so only wait on a live connection.
+        const subscribed = subscriber.subscribe(redisTopic(topic)).catch(onError);
+        if (subscriber.status === 'ready') await subscribed;
       }
       handlers.add(handler);
       return async () => {

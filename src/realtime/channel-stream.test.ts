@@ -1,0 +1,471 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { WebSocket } from 'ws';
+import { createMemoryBus } from '../platform/bus/memory-bus.js';
+import type { Bus } from '../platform/bus/bus.js';
+import { ChannelStream, encodeEvent, type EventLogReader, type StreamEvent } from './channel-stream.js';
+import { Connection, type EncodedEvent } from './connection.js';
+
+const CHANNEL = '0190f5b2-0000-7000-8000-000000000001';
+const TOPIC = `channel:${CHANNEL}`;
+const GAP_WAIT_MS = 100;
+
+const event = (seq: number, extra: Partial<StreamEvent> = {}): StreamEvent => ({
+  type: 'chat.message',
+  seq,
+  channel: CHANNEL,
+  created_at: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(),
+  payload: { id: `m${seq}`, conteudo: `message ${seq}` },
+  ...extra,
+});
+
+/** An event log in memory: what the database would hold, read the way the gateway reads it. */
+function createFakeLog(initial: StreamEvent[] = []) {
+  const events = [...initial];
+  const calls: Array<{ afterSeq: number; limit: number }> = [];
+  let failNext = 0;
+  const reader: EventLogReader = {
+    lastSeq: vi.fn(async () => events.at(-1)?.seq),
+    listAfter: vi.fn(async (channelId: string, afterSeq: number, limit: number) => {
+      calls.push({ afterSeq, limit });
+      if (failNext > 0) {
+        failNext -= 1;
+        throw new Error('database unavailable');
+      }
+      return events.filter((e) => e.channel === channelId && e.seq! > afterSeq).slice(0, limit);
+    }),
+  };
+  return {
+    reader,
+    calls,
+    /** Commits an event to the log (without publishing it). */
+    append(...added: StreamEvent[]) {
+      events.push(...added);
+      events.sort((a, b) => a.seq! - b.seq!);
+    },
+    failNextReads(count: number) {
+      failNext = count;
+    },
+  };
+}
+
+/** Stands in for a socket: records every delivery (the stream only calls `deliver`). */
+function createRecordingConnection() {
+  const deliveries: EncodedEvent[] = [];
+  const connection = {
+    deliver: (encoded: EncodedEvent) => deliveries.push(encoded),
+  } as unknown as Connection;
+  return {
+    connection,
+    deliveries,
+    seqs: () => deliveries.map((d) => d.seq),
+    decoded: () => deliveries.map((d) => JSON.parse(d.bytes.toString('utf8')) as StreamEvent),
+  };
+}
+
+/** Lets the memory bus deliver (microtasks) and pending promise callbacks run. */
+const flush = async () => {
+  for (let i = 0; i < 5; i += 1) await Promise.resolve();
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+describe('ChannelStream', () => {
+  let bus: Bus;
+  let streams: ChannelStream[];
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    bus = createMemoryBus();
+    streams = [];
+  });
+  afterEach(async () => {
+    await Promise.all(streams.map((stream) => stream.stop()));
+    vi.useRealTimers();
+  });
+
+  async function startStream(
+    log: ReturnType<typeof createFakeLog>,
+    options: { onEvent?: (e: StreamEvent) => void; onError?: (e: unknown) => void } = {},
+  ) {
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS, ...options });
+    streams.push(stream);
+    const socket = createRecordingConnection();
+    stream.connections.add(socket.connection);
+    await stream.start(TOPIC);
+    return { stream, socket };
+  }
+
+  /** Commits to the log and publishes, as the unit of work does after a commit. */
+  async function commitAndPublish(log: ReturnType<typeof createFakeLog>, ...events: StreamEvent[]) {
+    log.append(...events);
+    for (const e of events) await bus.publish(TOPIC, JSON.stringify(e));
+    await flush();
+  }
+
+  it('starts at the position of the log and forwards in-order publishes at once', async () => {
+    const log = createFakeLog([event(1), event(2)]);
+    const { stream, socket } = await startStream(log);
+    expect(stream.position).toBe(2);
+
+    await commitAndPublish(log, event(3), event(4));
+    expect(socket.seqs()).toEqual([3, 4]);
+    expect(socket.decoded().map((e) => e.payload?.id)).toEqual(['m3', 'm4']);
+    expect(stream.position).toBe(4);
+    expect(log.calls).toEqual([]);
+  });
+
+  it('forwards out-of-order publishes in seq order without reading the log', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    log.append(event(1), event(2), event(3), event(4));
+    for (const seq of [3, 2, 4, 1]) await bus.publish(TOPIC, JSON.stringify(event(seq)));
+    await flush();
+    expect(socket.seqs()).toEqual([1, 2, 3, 4]);
+
+    // The gap was closed before the timer fired; whatever the timer does later changes nothing.
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 3);
+    expect(socket.seqs()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('holds early events back until the missing one arrives', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    log.append(event(1), event(2), event(3));
+    await bus.publish(TOPIC, JSON.stringify(event(2)));
+    await bus.publish(TOPIC, JSON.stringify(event(3)));
+    await flush();
+    expect(socket.seqs()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS / 2);
+    await bus.publish(TOPIC, JSON.stringify(event(1)));
+    await flush();
+    expect(socket.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('drops duplicates, live and pending alike', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    log.append(event(1), event(2), event(3));
+    for (const seq of [1, 1, 3, 3, 2, 2, 1, 3]) await bus.publish(TOPIC, JSON.stringify(event(seq)));
+    await flush();
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 2);
+    expect(socket.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('fills a gap from the log after gapWaitMs, not before', async () => {
+    const log = createFakeLog();
+    const { socket, stream } = await startStream(log);
+    // seq 1 committed but its publish never arrives; 2 and 3 do.
+    log.append(event(1));
+    await commitAndPublish(log, event(2), event(3));
+    expect(socket.seqs()).toEqual([]);
+
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS - 1);
+    expect(socket.seqs()).toEqual([]);
+    expect(log.calls).toEqual([]);
+
+    await vi.advanceTimersByTimeAsync(1);
+    await flush();
+    expect(socket.seqs()).toEqual([1, 2, 3]);
+    expect(log.calls[0]).toMatchObject({ afterSeq: 0 });
+    expect(stream.position).toBe(3);
+    // The filled event carries the log's content, not something invented.
+    expect(socket.decoded()[0]).toEqual(event(1));
+
+    // Later live events continue from there.
+    await commitAndPublish(log, event(4));
+    expect(socket.seqs()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('fills a gap in the middle and keeps what arrived after it', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    await commitAndPublish(log, event(1));
+    log.append(event(2), event(3));
+    await commitAndPublish(log, event(4), event(5));
+    expect(socket.seqs()).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([1, 2, 3, 4, 5]);
+    expect(log.calls.map((c) => c.afterSeq)).toEqual([1]);
+  });
+
+  it('never forwards past a seq the log does not hold (yet)', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    log.append(event(1));
+    await commitAndPublish(log, event(3));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([1]);
+    await commitAndPublish(log, event(2));
+    expect(socket.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('drops events at or before the position it started from', async () => {
+    const log = createFakeLog([1, 2, 3, 4, 5].map((seq) => event(seq)));
+    const { socket } = await startStream(log);
+    for (const seq of [3, 4, 5]) await bus.publish(TOPIC, JSON.stringify(event(seq)));
+    await flush();
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 2);
+    expect(socket.seqs()).toEqual([]);
+    // Stale events are not a gap: they cost no log read.
+    expect(log.calls).toEqual([]);
+    await commitAndPublish(log, event(6));
+    expect(socket.seqs()).toEqual([6]);
+  });
+
+  it('keeps events published while it was locating itself in the log, and only the new ones', async () => {
+    const log = createFakeLog([event(1), event(2), event(3)]);
+    let releaseLastSeq!: (seq: number) => void;
+    vi.mocked(log.reader.lastSeq).mockImplementationOnce(
+      () => new Promise<number>((resolve) => (releaseLastSeq = resolve)),
+    );
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    streams.push(stream);
+    const socket = createRecordingConnection();
+    stream.connections.add(socket.connection);
+    const started = stream.start(TOPIC);
+    await flush();
+    // Subscribed, but lastSeq has not answered: 3 (already counted by lastSeq) and 4 (new) arrive.
+    log.append(event(4));
+    await bus.publish(TOPIC, JSON.stringify(event(3)));
+    await bus.publish(TOPIC, JSON.stringify(event(4)));
+    await flush();
+    expect(socket.seqs()).toEqual([]);
+    releaseLastSeq(3);
+    await started;
+    await flush();
+    expect(socket.seqs()).toEqual([4]);
+    expect(stream.position).toBe(4);
+  });
+
+  it('passes ephemeral events (no seq) straight through, even while a gap is open', async () => {
+    const log = createFakeLog();
+    const events: StreamEvent[] = [];
+    const { socket, stream } = await startStream(log, { onEvent: (e) => events.push(e) });
+    log.append(event(1));
+    await commitAndPublish(log, event(2));
+    const typing = { type: 'chat.typing', channel: CHANNEL, payload: { action: 'start', user_id: 'u1' } };
+    await bus.publish(TOPIC, JSON.stringify(typing));
+    await bus.publish(TOPIC, JSON.stringify(typing));
+    await flush();
+    expect(socket.deliveries).toHaveLength(2);
+    expect(socket.seqs()).toEqual([undefined, undefined]);
+    expect(socket.decoded()[0]).toEqual(typing);
+    expect(stream.position).toBe(0);
+
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([undefined, undefined, 1, 2]);
+    expect(events.map((e) => e.seq)).toEqual([undefined, undefined, 1, 2]);
+  });
+
+  it('fillGap() recovers a lost publish with nothing after it (the Redis reconnect path)', async () => {
+    const log = createFakeLog([event(1)]);
+    const { socket, stream } = await startStream(log);
+    // Committed while the bus was away: no later event will reveal the gap.
+    log.append(event(2), event(3));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 5);
+    expect(socket.seqs()).toEqual([]);
+
+    await stream.fillGap();
+    expect(socket.seqs()).toEqual([2, 3]);
+    expect(stream.position).toBe(3);
+
+    // A late publish of what was filled is a duplicate.
+    await bus.publish(TOPIC, JSON.stringify(event(3)));
+    await flush();
+    expect(socket.seqs()).toEqual([2, 3]);
+
+    // Nothing missing: a fill delivers nothing.
+    await stream.fillGap();
+    expect(socket.seqs()).toEqual([2, 3]);
+  });
+
+  it('fillGap() pages through a long backlog in order', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    const backlog = Array.from({ length: 1_203 }, (_, i) => event(i + 1));
+    log.append(...backlog);
+    await streams[0]!.fillGap();
+    expect(socket.seqs()).toEqual(backlog.map((e) => e.seq));
+    expect(log.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('does nothing on fillGap() before it has started', async () => {
+    const log = createFakeLog([event(1)]);
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    await stream.fillGap();
+    expect(log.calls).toEqual([]);
+  });
+
+  it('reports a failed log read and fills the gap on a later attempt', async () => {
+    const log = createFakeLog();
+    const errors: unknown[] = [];
+    const { socket, stream } = await startStream(log, { onError: (e) => errors.push(e) });
+    log.append(event(1));
+    log.failNextReads(1);
+    await commitAndPublish(log, event(2));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(errors).toHaveLength(1);
+    expect(socket.seqs()).toEqual([]);
+    // The stream does not give up on the held event: it tries again.
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([1, 2]);
+    expect(stream.position).toBe(2);
+  });
+
+  it('reports an unparseable bus message and carries on', async () => {
+    const log = createFakeLog();
+    const errors: unknown[] = [];
+    const { socket } = await startStream(log, { onError: (e) => errors.push(e) });
+    await bus.publish(TOPIC, '{not json');
+    await commitAndPublish(log, event(1));
+    expect(errors).toHaveLength(1);
+    expect(socket.seqs()).toEqual([1]);
+  });
+
+  it('encodes each event once: every socket gets the same bytes, the published ones', async () => {
+    const log = createFakeLog();
+    const { stream, socket } = await startStream(log);
+    const other = createRecordingConnection();
+    stream.connections.add(other.connection);
+    const published = JSON.stringify(event(1));
+    log.append(event(1));
+    await bus.publish(TOPIC, published);
+    await flush();
+    expect(socket.deliveries[0]!.bytes).toBe(other.deliveries[0]!.bytes);
+    expect(socket.deliveries[0]!.bytes.toString('utf8')).toBe(published);
+  });
+
+  it('calls onEvent once per forwarded event, in order', async () => {
+    const log = createFakeLog();
+    const seen: Array<number | undefined> = [];
+    await startStream(log, { onEvent: (e) => seen.push(e.seq) });
+    log.append(event(1), event(2), event(3));
+    for (const seq of [2, 3, 2, 1]) await bus.publish(TOPIC, JSON.stringify(event(seq)));
+    await flush();
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('subscribes once however often start() is called', async () => {
+    const log = createFakeLog();
+    const subscribe = vi.spyOn(bus, 'subscribe');
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    streams.push(stream);
+    await Promise.all([stream.start(TOPIC), stream.start(TOPIC)]);
+    await stream.start(TOPIC);
+    expect(subscribe).toHaveBeenCalledTimes(1);
+    expect(log.reader.lastSeq).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops: no more deliveries, and a pending gap is not filled', async () => {
+    const log = createFakeLog();
+    const { stream, socket } = await startStream(log);
+    log.append(event(1));
+    await commitAndPublish(log, event(2));
+    await stream.stop();
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 3);
+    await commitAndPublish(log, event(3));
+    expect(socket.deliveries).toEqual([]);
+    expect(log.calls).toEqual([]);
+  });
+
+  it('redacts hidden messages in a second encoding, leaving visible ones alone', () => {
+    const hidden = event(1, {
+      payload: { id: 'm1', conteudo: 'secret', hidden_at: '2025-01-01T00:00:00.000Z' },
+    });
+    const encoded = encodeEvent(hidden);
+    expect(JSON.parse(encoded.bytes.toString('utf8'))).toEqual(hidden);
+    expect(JSON.parse(encoded.redacted!.toString('utf8'))).toEqual({
+      ...hidden,
+      payload: { id: 'm1', conteudo: '', conteudo_cifrado: null, hidden_at: '2025-01-01T00:00:00.000Z' },
+    });
+    expect(encodeEvent(event(2)).redacted).toBeUndefined();
+    expect(encodeEvent(event(3, { payload: { id: 'm3', hidden_at: null } })).redacted).toBeUndefined();
+  });
+});
+
+describe('ChannelStream feeding a real Connection', () => {
+  /** Just enough of a ws socket for Connection: open, with an empty send buffer. */
+  function createFakeSocket() {
+    const sent: string[] = [];
+    const socket = {
+      OPEN: 1,
+      readyState: 1,
+      bufferedAmount: 0,
+      send: (bytes: Buffer) => sent.push(bytes.toString('utf8')),
+      close: () => undefined,
+      terminate: () => undefined,
+    } as unknown as WebSocket;
+    return { socket, sent, seqs: () => sent.map((text) => (JSON.parse(text) as StreamEvent).seq) };
+  }
+  const user = (isStaff: boolean) => ({ id: 'u1', username: 'u1', email: 'u1@example.test', isStaff });
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a socket replaying its backlog gets the backlog, then queued live events, each once and in order', async () => {
+    const bus = createMemoryBus();
+    const log = createFakeLog([event(1), event(2)]);
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    await stream.start(TOPIC);
+    const fake = createFakeSocket();
+    const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
+    stream.connections.add(connection);
+
+    // Live events arrive while the backlog (since=0) is being read: they are queued.
+    log.append(event(3), event(4));
+    await bus.publish(TOPIC, JSON.stringify(event(3)));
+    await bus.publish(TOPIC, JSON.stringify(event(4)));
+    await flush();
+    expect(fake.sent).toEqual([]);
+
+    // The replay read the log after 3 had committed, so it overlaps the queue.
+    for (const e of (await log.reader.listAfter(CHANNEL, 0, 500)).slice(0, 3))
+      connection.sendEvent(encodeEvent(e));
+    connection.finishReplay();
+    await commitAndPublishTo(bus, log, event(5));
+    expect(fake.seqs()).toEqual([1, 2, 3, 4, 5]);
+    await stream.stop();
+  });
+
+  it('non-staff sockets get the redacted copy of a hidden message, staff the original', async () => {
+    const bus = createMemoryBus();
+    const log = createFakeLog();
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    await stream.start(TOPIC);
+    const member = createFakeSocket();
+    const staff = createFakeSocket();
+    for (const [fake, isStaff] of [
+      [member, false],
+      [staff, true],
+    ] as const) {
+      const connection = new Connection(fake.socket, user(isStaff), { maxBufferedBytes: 1_000_000 });
+      connection.finishReplay();
+      stream.connections.add(connection);
+    }
+    const hidden = event(1, {
+      payload: { id: 'm1', conteudo: 'segredo', hidden_at: '2025-01-01T00:00:00.000Z' },
+    });
+    await commitAndPublishTo(bus, log, hidden);
+    expect((JSON.parse(member.sent[0]!) as StreamEvent).payload?.conteudo).toBe('');
+    expect((JSON.parse(staff.sent[0]!) as StreamEvent).payload?.conteudo).toBe('segredo');
+    await stream.stop();
+  });
+
+  async function commitAndPublishTo(
+    bus: Bus,
+    log: ReturnType<typeof createFakeLog>,
+    ...events: StreamEvent[]
+  ) {
+    log.append(...events);
+    for (const e of events) await bus.publish(TOPIC, JSON.stringify(e));
+    await flush();
+  }
+});
