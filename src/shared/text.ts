@@ -1,5 +1,6 @@
 // PostgreSQL cannot store NUL in text, nor a lone UTF-16 surrogate in jsonb (the event log):
 // such strings are refused up front (400 / error frame) instead of failing in the database.
+// eslint-disable-next-line no-control-regex -- matching NUL is the point
 const UNSTORABLE = /\u0000|\p{Surrogate}/u;
 
 /** True when any string (or key) in the value cannot be stored. */
