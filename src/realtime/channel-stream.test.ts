@@ -429,7 +429,7 @@ describe('ChannelStream feeding a real Connection', () => {
     // The replay read the log after 3 had committed, so it overlaps the queue.
     for (const e of (await log.reader.listAfter(CHANNEL, 0, 500)).slice(0, 3))
       connection.sendEvent(encodeEvent(e));
-    connection.finishReplay();
+    connection.release();
     await commitAndPublishTo(bus, log, event(5));
     expect(fake.seqs()).toEqual([1, 2, 3, 4, 5]);
     await stream.stop();
@@ -447,7 +447,7 @@ describe('ChannelStream feeding a real Connection', () => {
       [staff, true],
     ] as const) {
       const connection = new Connection(fake.socket, user(isStaff), { maxBufferedBytes: 1_000_000 });
-      connection.finishReplay();
+      connection.release();
       stream.connections.add(connection);
     }
     const hidden = event(1, {

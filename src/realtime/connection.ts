@@ -47,11 +47,38 @@ export class Connection {
     this.sendEvent(event);
   }
 
-  /** Ends the replay phase: flushes queued live events the backlog did not already cover. */
-  finishReplay(): void {
+  // Live events are held (queued) while anything holds the socket: its replay (from birth) and
+  // any access re-check in flight. The queue is flushed, skipping what was already sent, when the
+  // last hold is released.
+  private holds = 1;
+
+  hold(): void {
+    this.holds += 1;
+    this.replayQueue ??= [];
+  }
+
+  release(): void {
+    this.holds = Math.max(0, this.holds - 1);
+    if (this.holds > 0) return;
     const queue = this.replayQueue ?? [];
     this.replayQueue = undefined;
     for (const event of queue) this.sendEvent(event);
+  }
+
+  /**
+   * For bulk sends (replay): waits until the socket has drained below the limit. False when the
+   * client did not read within the timeout, and the socket was closed as a slow consumer.
+   */
+  async waitForDrain(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.isOpen && this.socket.bufferedAmount > this.options.maxBufferedBytes / 2) {
+      if (Date.now() > deadline) {
+        this.close(CloseCodes.slowConsumer, 'slow consumer');
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return this.isOpen;
   }
 
   sendEvent(event: EncodedEvent): void {
@@ -68,7 +95,9 @@ export class Connection {
 
   sendRaw(bytes: Buffer): void {
     if (!this.isOpen) return;
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
+    // Only bytes left unsent from earlier ticks count: a client that keeps up never trips this,
+    // whatever one tick's burst is.
+    if (!this.corked && this.socket.bufferedAmount > this.options.maxBufferedBytes) {
       this.close(CloseCodes.slowConsumer, 'slow consumer');
       return;
     }

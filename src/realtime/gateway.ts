@@ -55,6 +55,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   const inbound = new WeakMap<Connection, { chain: Promise<void>; queued: number }>();
   const typing = new WeakMap<Connection, { active: boolean; lastSentAt: number; timer?: NodeJS.Timeout }>();
   let connectionCounter = 0;
+  const seqAtUpgrade = new WeakMap<object, number>();
   const connectionIds = new WeakMap<Connection, number>();
 
   await app.register(websocket, {
@@ -188,14 +189,21 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     for (const connection of connectionsByUser.get(change.userId) ?? []) void recheck(connection);
   });
 
+  /** Re-checks a socket after an access change; its events are held back until the answer. */
   async function recheck(connection: Connection) {
+    const channelId = connection.options.channelId;
     try {
-      const channelId = connection.options.channelId;
-      if (channelId === undefined) await syncNotifications(connection);
-      else if (!(await deps.canRead(connection.user, channelId)))
-        connection.close(CloseCodes.forbidden, 'access revoked');
+      if (channelId === undefined) {
+        await syncNotifications(connection);
+        return;
+      }
+      connection.hold();
+      if (await deps.canRead(connection.user, channelId)) connection.release();
+      else connection.close(CloseCodes.forbidden, 'access revoked');
     } catch (error) {
       logger.warn({ err: error }, 'access re-check failed');
+      // Fail closed: the client reconnects, and the upgrade checks access again.
+      connection.close(1011, 'access check failed');
     }
   }
 
@@ -360,7 +368,28 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   }
 
   // ---- replay ------------------------------------------------------------------------------------
-  async function attachToChannel(connection: Connection, channelId: string, since: number | undefined) {
+  /** Sends the log after `connection.lastSeq`, pacing itself on the client's reading speed. */
+  async function replay(connection: Connection, channelId: string) {
+    for (;;) {
+      const events = await eventLog.listAfter(channelId, connection.lastSeq, REPLAY_BATCH);
+      for (const event of events) {
+        connection.sendEvent(encodeEvent(event));
+        if (
+          connection.socket.bufferedAmount > settings.maxBufferedBytes / 2 &&
+          !(await connection.waitForDrain())
+        )
+          return;
+      }
+      if (events.length < REPLAY_BATCH || !connection.isOpen) return;
+    }
+  }
+
+  async function attachToChannel(
+    connection: Connection,
+    channelId: string,
+    since: number | undefined,
+    seenAtUpgrade: number | undefined,
+  ) {
     const stream = await acquireStream(channelId);
     if (!connection.isOpen) {
       releaseStreamIfIdle(channelId);
@@ -369,7 +398,9 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     stream.connections.add(connection);
     const last = (await eventLog.lastSeq(channelId)) ?? 0;
     if (since === undefined) {
-      connection.lastSeq = Math.min(stream.position, last);
+      // Live from the moment of the upgrade: what was committed since then comes from the log.
+      connection.lastSeq = seenAtUpgrade ?? last;
+      await replay(connection, channelId);
     } else {
       const first = await eventLog.firstSeq(channelId);
       const pruned = since < last && (first === undefined || first > since + 1);
@@ -379,14 +410,10 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
         connection.sendFrame({ type: 'resync_required', channel: channelId, last_seq: last });
       } else {
         connection.lastSeq = since;
-        for (;;) {
-          const events = await eventLog.listAfter(channelId, connection.lastSeq, REPLAY_BATCH);
-          for (const event of events) connection.sendEvent(encodeEvent(event));
-          if (events.length < REPLAY_BATCH || !connection.isOpen) break;
-        }
+        await replay(connection, channelId);
       }
     }
-    connection.finishReplay();
+    connection.release();
   }
 
   // ---- routes ------------------------------------------------------------------------------------
@@ -415,7 +442,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
           detail: 'This socket only delivers notifications.',
         }),
       );
-      connection.finishReplay();
+      connection.release();
       void syncNotifications(connection).catch((error: unknown) => {
         logger.warn({ err: error }, 'notification subscription failed');
         connection.close(1011, 'server error');
@@ -441,7 +468,9 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       preHandler: async (request) => {
         const user = request.user!;
         checkConnectionCap(user.id);
-        await deps.openChannel(user, (request.params as { channelId: string }).channelId);
+        const { channelId } = request.params as { channelId: string };
+        await deps.openChannel(user, channelId);
+        seqAtUpgrade.set(request.raw, (await eventLog.lastSeq(channelId)) ?? 0);
       },
     },
     (socket, request) => {
@@ -449,10 +478,12 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       const { since } = request.query as { since?: number };
       const connection = openConnection(socket, request.user!, { channelId, sessionKey: request.sessionKey });
       socket.on('message', (data, isBinary) => onMessage(connection, channelId, data, isBinary));
-      void attachToChannel(connection, channelId, since).catch((error: unknown) => {
-        logger.warn({ err: error, channelId }, 'socket attach failed');
-        connection.close(1011, 'server error');
-      });
+      void attachToChannel(connection, channelId, since, seqAtUpgrade.get(request.raw)).catch(
+        (error: unknown) => {
+          logger.warn({ err: error, channelId }, 'socket attach failed');
+          connection.close(1011, 'server error');
+        },
+      );
     },
   );
 
