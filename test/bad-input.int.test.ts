@@ -1,4 +1,5 @@
 import { asc, count, eq } from 'drizzle-orm';
+import { expectEventLogIntact as expectLogIntact } from './support/event-log.js';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,19 +114,7 @@ describe.skipIf(skipDatabaseTests)('bad input', () => {
     expect(await snapshot()).toEqual(before);
   }
 
-  async function expectEventLogIntact(channel: string) {
-    const events = await db()
-      .select({ seq: chatEvents.seq })
-      .from(chatEvents)
-      .where(eq(chatEvents.channelId, channel))
-      .orderBy(asc(chatEvents.seq));
-    const [row] = await db()
-      .select({ lastSeq: chatChannels.lastSeq })
-      .from(chatChannels)
-      .where(eq(chatChannels.id, channel));
-    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
-    expect(row!.lastSeq).toBe(events.length);
-  }
+  const expectEventLogIntact = (channel: string) => expectLogIntact(db(), channel);
 
   beforeAll(async () => {
     t = await createTestApp();

@@ -1,4 +1,5 @@
 import { and, asc, count, eq } from 'drizzle-orm';
+import { expectEventLogIntact as expectLogIntact } from '../../../test/support/event-log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
@@ -111,21 +112,7 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
     return row!;
   }
 
-  /** Seqs in chat_events are 1..N without gaps and chat_channels.last_seq is N. */
-  async function expectEventLogIntact(channel: string) {
-    const events = await db()
-      .select({ seq: chatEvents.seq, type: chatEvents.type, payload: chatEvents.payload })
-      .from(chatEvents)
-      .where(eq(chatEvents.channelId, channel))
-      .orderBy(asc(chatEvents.seq));
-    const [row] = await db()
-      .select({ lastSeq: chatChannels.lastSeq })
-      .from(chatChannels)
-      .where(eq(chatChannels.id, channel));
-    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
-    expect(row!.lastSeq).toBe(events.length);
-    return events;
-  }
+  const expectEventLogIntact = (channel: string) => expectLogIntact(db(), channel);
 
   beforeAll(async () => {
     t = await createTestApp();

@@ -1,11 +1,11 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
+import { expectEventLogIntact as expectLogIntact } from '../../../test/support/event-log.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
 import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
-import { chatEvents } from '../events/events.table.js';
 import { chatParticipants } from './participants.table.js';
 
 type Response = Awaited<ReturnType<TestApp['inject']>>;
@@ -92,20 +92,7 @@ describe.skipIf(skipDatabaseTests)('participants', () => {
     return (response.json() as { participantes: number }).participantes;
   }
 
-  async function expectEventLogIntact(channel: string) {
-    const events = await db()
-      .select({ seq: chatEvents.seq, type: chatEvents.type, payload: chatEvents.payload })
-      .from(chatEvents)
-      .where(eq(chatEvents.channelId, channel))
-      .orderBy(asc(chatEvents.seq));
-    const [row] = await db()
-      .select({ lastSeq: chatChannels.lastSeq })
-      .from(chatChannels)
-      .where(eq(chatChannels.id, channel));
-    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
-    expect(row!.lastSeq).toBe(events.length);
-    return events;
-  }
+  const expectEventLogIntact = (channel: string) => expectLogIntact(db(), channel);
 
   /** A private channel with an owner, an admin (promoted in the database) and a plain member. */
   async function newChannel(extra: TestUser[] = []) {
