@@ -46,44 +46,64 @@ export function createMessagesRepository({ db }: { db: Executor }) {
 
   return {
     /**
-     * The send hot path in ONE statement: takes the channel's next seq (row lock), inserts the
-     * message and its `chat.message` event with that seq. Run on its own (autocommit), the lock is
-     * held only inside PostgreSQL, never across a round trip to this process. A repeated
-     * (channel, sender, client_id) fails the whole statement with a unique violation, so the seq
-     * is not consumed (no gap). Returns undefined when the channel no longer exists.
+     * The send hot path in ONE statement: takes the next seqs of the channel (row lock), inserts
+     * the messages (all of one channel, in order) and their `chat.message` events. Run on its own
+     * (autocommit), the lock is held only inside PostgreSQL, never across a round trip to this
+     * process, and a batch shares one WAL flush. A repeated (channel, sender, client_id) fails the
+     * whole statement with a unique violation, so no seq is consumed (no gap). Returns the seq of
+     * the first message (the others follow), or undefined when the channel no longer exists.
      */
-    async insertWithEvent(
-      input: {
-        message: Omit<typeof chatMessages.$inferInsert, 'seq'> & { createdAt: Date };
+    async insertWithEvents(
+      channelId: string,
+      items: Array<{
+        message: Omit<typeof chatMessages.$inferInsert, 'seq' | 'channelId'> & { createdAt: Date };
         eventId: string;
         payload: Record<string, unknown>;
-      },
+      }>,
       tx: Executor = db,
     ): Promise<number | undefined> {
-      const m = input.message;
+      const rows = items.map(({ message: m, eventId, payload }, index) => ({
+        idx: index + 1,
+        id: m.id,
+        remetente_id: m.remetenteId ?? null,
+        tipo: m.tipo,
+        conteudo: m.conteudo ?? '',
+        conteudo_cifrado: m.conteudoCifrado ?? null,
+        alg: m.alg ?? null,
+        key_version: m.keyVersion ?? null,
+        reply_to_id: m.replyToId ?? null,
+        client_id: m.clientId ?? null,
+        created_at: m.createdAt.toISOString(),
+        event_id: eventId,
+        payload,
+      }));
+      const count = rows.length;
       const result = await tx.execute(sql`
         with next as (
-          update ${chatChannels} set last_seq = last_seq + 1 where id = ${m.channelId} returning last_seq
+          update ${chatChannels} set last_seq = last_seq + ${count} where id = ${channelId} returning last_seq
+        ), batch as (
+          select r.*, next.last_seq - ${count} + r.idx as seq
+          from next, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(idx int, id uuid,
+            remetente_id uuid, tipo text, conteudo text, conteudo_cifrado text, alg text, key_version int,
+            reply_to_id uuid, client_id text, created_at timestamptz, event_id uuid, payload jsonb)
         ), inserted as (
           insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
             key_version, reply_to_id, client_id, seq, created_at, updated_at)
-          select ${m.id}, ${m.channelId}, ${m.remetenteId ?? null}, ${m.tipo}, ${m.conteudo ?? ''},
-            ${m.conteudoCifrado ?? null}, ${m.alg ?? null}, ${m.keyVersion ?? null}, ${m.replyToId ?? null},
-            ${m.clientId ?? null}, next.last_seq, ${m.createdAt}, ${m.createdAt}
-          from next
+          select id, ${channelId}, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
+            reply_to_id, client_id, seq, created_at, created_at
+          from batch
           returning seq
-        ), event as (
+        ), events as (
           insert into ${chatEvents} (id, channel_id, seq, type, payload, created_at, updated_at)
-          select ${input.eventId}, ${m.channelId}, inserted.seq, 'chat.message',
-            jsonb_set(${JSON.stringify(input.payload)}::jsonb, '{seq}', to_jsonb(inserted.seq)),
-            ${m.createdAt}, ${m.createdAt}
-          from inserted
+          select event_id, ${channelId}, seq, 'chat.message', jsonb_set(payload, '{seq}', to_jsonb(seq)),
+            created_at, created_at
+          from batch
           returning seq
         )
-        select (select seq from event) as seq`);
+        select (select min(seq) from inserted) as first, (select count(*) from events) as logged`);
       // node-postgres and PGlite both answer `{ rows }`.
-      const seq = (result as unknown as { rows: Array<{ seq: string | number | null }> }).rows[0]?.seq;
-      return seq === null || seq === undefined ? undefined : Number(seq);
+      const first = (result as unknown as { rows: Array<{ first: string | number | null }> }).rows[0]?.first;
+      return first === null || first === undefined ? undefined : Number(first);
     },
     /** Inserts a message; undefined when (channel, sender, client_id) already exists. */
     async insert(

@@ -27,6 +27,7 @@ import {
   createUnsupportedTypeError,
 } from './messages.errors.js';
 import { toMessageView, type MessageView } from './messages.views.js';
+import { createSendBatcher } from './messages.batcher.js';
 
 export type SendMessageInput = {
   tipo: MessageType;
@@ -85,6 +86,10 @@ export function createMessagesService(deps: {
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
   const { findVisible } = createMessageFinder({ messagesRepository });
+  const batcher = createSendBatcher({
+    write: (channelId, items: Parameters<MessagesRepository['insertWithEvents']>[1]) =>
+      messagesRepository.insertWithEvents(channelId, items),
+  });
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
@@ -181,13 +186,13 @@ export function createMessagesService(deps: {
       let duplicate = false;
       try {
         // A context member's first post also creates their participant row: one transaction then.
-        // Otherwise the send is one autocommit statement (see insertWithEvent).
+        // Otherwise the send joins the channel's next group write (see insertWithEvents).
         seq = standing.needsJoin
           ? await uow.run(async (tx, events) => {
               await access.joinIfNeeded(standing, tx, events);
-              return messagesRepository.insertWithEvent(write, tx);
+              return messagesRepository.insertWithEvents(message.channelId, [write], tx);
             })
-          : await messagesRepository.insertWithEvent(write);
+          : await batcher.submit(message.channelId, write);
       } catch (error) {
         // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
         // answers with the winner's message instead of an error.
