@@ -1,5 +1,8 @@
 import type { WebSocket } from 'ws';
 
+/** How long queued frames may wait for a socket to drain before it counts as not reading. */
+const DRAIN_TIMEOUT_MS = 5_000;
+
 export const CloseCodes = {
   goingAway: 1001,
   unauthorized: 4401,
@@ -95,12 +98,22 @@ export class Connection {
 
   sendRaw(bytes: Buffer): void {
     if (!this.isOpen) return;
-    // Only bytes left unsent from earlier ticks count: a client that keeps up never trips this,
-    // whatever one tick's burst is.
-    if (!this.corked && this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      this.close(CloseCodes.slowConsumer, 'slow consumer');
+    // Writes go out while the socket holds at most WS_MAX_BUFFERED_BYTES unsent; beyond that they
+    // wait here (a burst to a client that reads), up to twice that much. A client that does not
+    // read never drains, so the wait fills up or times out and it is cut (4009): memory per socket
+    // stays bounded and the client resumes with `since`.
+    if (this.overflow.length > 0 || this.socket.bufferedAmount > this.options.maxBufferedBytes) {
+      this.overflow.push(bytes);
+      this.overflowBytes += bytes.length;
+      if (this.overflowBytes > 2 * this.options.maxBufferedBytes)
+        this.close(CloseCodes.slowConsumer, 'slow consumer');
+      else this.scheduleDrain();
       return;
     }
+    this.write(bytes);
+  }
+
+  private write(bytes: Buffer): void {
     // Coalesce every frame of this tick into one socket write.
     const raw = (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     if (raw && !this.corked) {
@@ -114,9 +127,43 @@ export class Connection {
     this.socket.send(bytes, { binary: false });
   }
 
+  private overflow: Buffer[] = [];
+  private overflowBytes = 0;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private drainDeadline = 0;
+
+  private scheduleDrain(): void {
+    if (this.drainTimer) return;
+    this.drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
+    const poll = () => {
+      this.drainTimer = undefined;
+      if (!this.isOpen) {
+        this.overflow = [];
+        this.overflowBytes = 0;
+        return;
+      }
+      while (this.overflow.length > 0 && this.socket.bufferedAmount <= this.options.maxBufferedBytes) {
+        const next = this.overflow.shift()!;
+        this.overflowBytes -= next.length;
+        this.write(next);
+        this.drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
+      }
+      if (this.overflow.length === 0) return;
+      if (Date.now() > this.drainDeadline) {
+        this.close(CloseCodes.slowConsumer, 'slow consumer');
+        return;
+      }
+      this.drainTimer = setTimeout(poll, 5);
+    };
+    this.drainTimer = setTimeout(poll, 5);
+  }
+
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.drainTimer);
+    this.overflow = [];
+    this.overflowBytes = 0;
     try {
       this.socket.close(code, reason);
     } catch {
