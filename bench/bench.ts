@@ -17,6 +17,7 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { uuidv7 } from 'uuidv7';
+import { startApiProcess } from '../test/support/api-process.js';
 
 type Scenario = {
   description: string;
@@ -80,7 +81,6 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const JWT_SECRET = randomBytes(32).toString('hex');
@@ -160,47 +160,20 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const child = spawn(
-    'taskset',
-    ['-c', '0', process.execPath, ...profile, '--import', 'tsx', 'src/main/api.ts'],
+  return startApiProcess(
     {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        LOG_LEVEL: 'info',
-        JWT_SECRET,
-        DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-bench-')),
-        DATABASE_POOL_SIZE: '20',
-        CHAT_SEND_RATE_LIMIT: '0',
-        WS_FRAME_RATE_LIMIT: '0',
-        WS_MAX_CONNECTIONS_PER_USER: '10000',
-        WS_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      NODE_ENV: 'production',
+      JWT_SECRET,
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-bench-')),
+      DATABASE_POOL_SIZE: '20',
+      CHAT_SEND_RATE_LIMIT: '0',
+      WS_FRAME_RATE_LIMIT: '0',
+      WS_MAX_CONNECTIONS_PER_USER: '10000',
+      WS_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
+      ...env,
     },
+    { prefix: ['taskset', '-c', '0'], nodeArgs: profile, echoLog: Boolean(process.env.BENCH_SERVER_LOG) },
   );
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
-  child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-    const check = () => {
-      const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on('data', check);
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-    if (process.env.BENCH_SERVER_LOG)
-      child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-  });
-  return { child, port };
 }
 
 type Setup = { channels: Array<{ id: string; members: Array<{ id: string; token: string }> }> };

@@ -1,42 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiProcess } from './support/api-process.js';
 import { openTestDatabase } from './support/database.js';
 import { skipDatabaseTests } from './support/database.js';
 import { ADMIN_DATABASE_URL } from './support/global-setup.js';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-
-/** Starts the real API entry point (as `npm start` does) on a free port and waits for it to listen. */
-async function startServer(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main/api.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 45_000);
-    const check = () => {
-      const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout!.on('data', check);
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
-  return { child, port, output: () => output };
-}
 
 describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
   let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
@@ -56,7 +27,7 @@ describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
   });
 
   it('finishes the in-flight request, refuses new connections, closes the database and exits 0', async () => {
-    const server = await startServer(env);
+    const server = await startApiProcess(env);
     // An in-flight request: headers and half the body are sent before SIGTERM, the rest after.
     const body = JSON.stringify({
       username: 'grace',
