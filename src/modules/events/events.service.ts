@@ -11,13 +11,10 @@ import {
 
 /** Records events inside a transaction; they are published only once it has committed. */
 export type EventRecorder = {
-  /** Reserves the next seq in the channel (for rows, like messages, that carry their own seq). */
-  allocateSeq(channelId: string): Promise<number>;
   record<T extends ChannelEventType>(input: {
     channelId: string;
     type: T;
     payload: ChannelEventPayloads[T];
-    seq?: number;
   }): Promise<ChannelEvent<T>>;
 };
 
@@ -31,9 +28,8 @@ export function createUnitOfWork(deps: {
 
   function recorderFor(tx: Transaction, pending: ChannelEvent[]): EventRecorder {
     return {
-      allocateSeq: (channelId) => eventsRepository.allocateSeq(tx, channelId),
-      async record({ channelId, type, payload, seq }) {
-        const eventSeq = seq ?? (await eventsRepository.allocateSeq(tx, channelId));
+      async record({ channelId, type, payload }) {
+        const eventSeq = await eventsRepository.allocateSeq(tx, channelId);
         const createdAt = await eventsRepository.insert(tx, {
           channelId,
           seq: eventSeq,

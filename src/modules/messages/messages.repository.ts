@@ -105,14 +105,6 @@ export function createMessagesRepository({ db }: { db: Executor }) {
       const first = (result as unknown as { rows: Array<{ first: string | number | null }> }).rows[0]?.first;
       return first === null || first === undefined ? undefined : Number(first);
     },
-    /** Inserts a message; undefined when (channel, sender, client_id) already exists. */
-    async insert(
-      values: typeof chatMessages.$inferInsert,
-      tx: Executor = db,
-    ): Promise<MessageRow | undefined> {
-      const [row] = await tx.insert(chatMessages).values(values).onConflictDoNothing().returning();
-      return row;
-    },
     async findByClientId(
       channelId: string,
       senderId: string,
