@@ -396,7 +396,18 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       return;
     }
     stream.connections.add(connection);
-    const last = (await eventLog.lastSeq(channelId)) ?? 0;
+    // From here on the stream closes this socket on a removal or deletion. One that committed
+    // between the upgrade check and now would be missed, so look once more.
+    const current = await eventLog.lastSeq(channelId);
+    if (current === undefined) {
+      connection.close(CloseCodes.notFound, 'channel deleted');
+      return;
+    }
+    if (!(await deps.canRead(connection.user, channelId))) {
+      connection.close(CloseCodes.forbidden, 'access revoked');
+      return;
+    }
+    const last = current;
     if (since === undefined) {
       // Live from the moment of the upgrade: what was committed since then comes from the log.
       connection.lastSeq = seenAtUpgrade ?? last;
