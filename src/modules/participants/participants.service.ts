@@ -1,7 +1,8 @@
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess } from '../channels/channels.access.js';
 import { createInvalidUsersError } from '../channels/channels.errors.js';
-import type { UnitOfWork } from '../events/events.service.js';
+import type { EventRecorder, UnitOfWork } from '../events/events.service.js';
+import type { Executor } from '../../platform/db/client.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import type { ParticipantsRepository } from './participants.repository.js';
 import {
@@ -23,6 +24,24 @@ export function createParticipantsService(deps: {
   onAccessChanged?: (change: { channelId: string; userIds: string[] }) => void;
 }) {
   const { uow, access, participantsRepository, usersRepository } = deps;
+
+  /** Logs a `role_changed` event for the user; returns the user reference it carries. */
+  async function recordRoleChange(
+    tx: Executor,
+    events: EventRecorder,
+    channelId: string,
+    userId: string,
+    role: { isAdmin: boolean; isOwner: boolean },
+  ) {
+    const [found] = await usersRepository.findByIds([userId], tx);
+    const user = { id: userId, username: found?.username ?? '' };
+    await events.record({
+      channelId,
+      type: 'chat.participant',
+      payload: { action: 'role_changed', user, is_admin: role.isAdmin, is_owner: role.isOwner },
+    });
+    return user;
+  }
 
   return {
     async addParticipants(actor: AuthUser, channelId: string, userIds: string[]) {
@@ -96,16 +115,9 @@ export function createParticipantsService(deps: {
         const successor = standing.isOwner ? admins.find((id) => id !== actor.id) : undefined;
         if (successor) {
           await participantsRepository.makeOwner(standing.channel.id, successor, tx);
-          const [user] = await usersRepository.findByIds([successor], tx);
-          await events.record({
-            channelId: standing.channel.id,
-            type: 'chat.participant',
-            payload: {
-              action: 'role_changed',
-              user: { id: successor, username: user?.username ?? '' },
-              is_admin: true,
-              is_owner: true,
-            },
+          await recordRoleChange(tx, events, standing.channel.id, successor, {
+            isAdmin: true,
+            isOwner: true,
           });
         }
       });
@@ -139,19 +151,9 @@ export function createParticipantsService(deps: {
         if (!target || target.removedAt !== null) throw createParticipantNotFoundError();
         if (target.isOwner) throw createOwnerRoleError();
         const row = (await participantsRepository.setAdmin(standing.channel.id, userId, isAdmin, tx))!;
-        const [user] = await usersRepository.findByIds([userId], tx);
-        await events.record({
-          channelId: standing.channel.id,
-          type: 'chat.participant',
-          payload: {
-            action: 'role_changed',
-            user: { id: userId, username: user?.username ?? '' },
-            is_admin: row.isAdmin,
-            is_owner: row.isOwner,
-          },
-        });
+        const user = await recordRoleChange(tx, events, standing.channel.id, userId, row);
         return {
-          user: { id: userId, username: user?.username ?? '' },
+          user,
           is_owner: row.isOwner,
           is_admin: row.isAdmin,
         };
