@@ -96,6 +96,7 @@ const { positionals, values } = parseArgs({
     seconds: { type: 'string' },
     members: { type: 'string' },
     record: { type: 'boolean', default: false },
+    warmup: { type: 'string' },
   },
 });
 const scenarioName = positionals[0] ?? '';
@@ -112,6 +113,9 @@ const scenario: Scenario = {
   seconds: values.seconds ? Number(values.seconds) : baseScenario.seconds,
   membersPerChannel: values.members ? Number(values.members) : baseScenario.membersPerChannel,
 };
+// The first seconds at full rate warm up the JIT, PostgreSQL's caches and every pooled connection's
+// plans; their deliveries are checked for loss and order like all others but not timed.
+const warmupSeconds = scenario.idleOnly ? 0 : values.warmup !== undefined ? Number(values.warmup) : 2;
 
 async function main() {
   const dbName = `hubx_bench_${randomBytes(4).toString('hex')}`;
@@ -261,6 +265,10 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   let duplicated = 0;
   const closes = new Map<number, number>();
   let senderErrors = 0;
+  let measureFrom = Infinity;
+  let runStart = 0;
+  // Latency of each delivery, by second of its scheduled send time (to show warm-up and stalls).
+  const perSecond: number[][] = [];
 
   // Connect in batches so the server's accept queue is not the bottleneck of setup.
   const connects: Array<() => Promise<void>> = [];
@@ -287,7 +295,9 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
           delivered += 1;
           const at = data.indexOf(CONTENT_KEY) + CONTENT_KEY.length;
           const scheduled = Number(data.toString('latin1', at, data.indexOf(32, at)));
-          histogram.recordValue(Math.max(1, Math.round(now - scheduled)));
+          const latency = Math.max(1, Math.round(now - scheduled));
+          if (scheduled >= measureFrom) histogram.recordValue(latency);
+          (perSecond[Math.floor((scheduled - runStart) / 1000)] ??= []).push(latency);
         });
         socket.on('close', (code) => {
           closes.set(code, (closes.get(code) ?? 0) + 1);
@@ -336,8 +346,10 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       senders.push({ socket, channel: c });
     }
   }
-  const total = Math.round(scenario.rate * scenario.seconds);
+  const total = Math.round(scenario.rate * (warmupSeconds + scenario.seconds));
   const start = performance.timeOrigin + performance.now() + 200;
+  runStart = start;
+  measureFrom = start + warmupSeconds * 1000;
   const interval = 1000 / scenario.rate;
   let sent = 0;
   let expected = 0;
@@ -397,11 +409,18 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       p99: histogram.getValueAtPercentile(99),
       max: histogram.maxValue,
     },
+    warmupSeconds,
+    p99BySecond: perSecond.map((latencies) => percentile(latencies, 0.99)),
     serverCpuPercent: servers.map((_, i) => Math.round(((cpuEnd[i]! - cpuStart[i]!) / elapsed) * 100)),
     serverPeakRssMb: Math.round(peakRssKb / 1024),
     connectSeconds,
     machine: machine(),
   };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
 
 function machine() {

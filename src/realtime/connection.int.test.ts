@@ -774,11 +774,12 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
     });
 
     it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
-      const dead = await openSocket(channelUrl(bob), { autoPong: false });
-      const healthy = await connect(channelUrl(alice));
       let deadPings = 0;
       let healthyPings = 0;
+      // Count pings from the moment each socket opens: one may come while the other connects.
+      const dead = await openSocket(channelUrl(bob), { autoPong: false });
       dead.socket.on('ping', () => (deadPings += 1));
+      const healthy = await connect(channelUrl(alice));
       healthy.socket.on('ping', () => (healthyPings += 1));
 
       const code = await dead.waitForClose(HEARTBEAT_MS * 3 + 1_000);

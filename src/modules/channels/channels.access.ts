@@ -1,4 +1,5 @@
 import type { Executor } from '../../platform/db/client.js';
+import { createBatcher } from '../../shared/batching.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ContextsRepository } from '../contexts/contexts.repository.js';
 import type { EventRecorder } from '../events/events.service.js';
@@ -34,15 +35,26 @@ export type ChannelStanding = {
 };
 
 export function createChannelAccess(deps: {
-  channelsRepository: Pick<ChannelsRepository, 'findWithMembership'>;
+  channelsRepository: Pick<ChannelsRepository, 'findManyWithMembership'>;
   participantsRepository: Pick<ParticipantsRepository, 'addMany'>;
   contextsRepository: Pick<ContextsRepository, 'filterActiveMembers'>;
   usersRepository: Pick<UsersRepository, 'findActiveByIds'>;
 }) {
   const { channelsRepository, participantsRepository, contextsRepository, usersRepository } = deps;
+  // Every send, socket and request checks access; under load the checks that arrive while earlier
+  // ones are in flight share one query. Each is still read fresh from the database.
+  const lookups = createBatcher({
+    run: (pairs: Array<{ channelId: string; userId: string }>) =>
+      channelsRepository.findManyWithMembership(pairs),
+    maxInFlight: 2,
+  });
 
   async function getStanding(user: AuthUser, channelId: string, tx?: Executor): Promise<ChannelStanding> {
-    const found = await channelsRepository.findWithMembership(channelId, user.id, tx);
+    const pair = { channelId, userId: user.id };
+    // Inside a transaction the read must see (and wait for) what the transaction holds.
+    const found = tx
+      ? (await channelsRepository.findManyWithMembership([pair], tx))[0]
+      : await lookups.submit(pair);
     if (!found) throw createChannelNotFoundError();
     const { channel, participant: row } = found;
     const removed = row?.removedAt != null;

@@ -22,28 +22,33 @@ export function createChannelsRepository({ db }: { db: Executor }) {
       return row;
     },
     /**
-     * One query for everything access needs: the channel, the user's participant row (active or
-     * removed) and whether the user is an active member of the channel's context.
+     * One query for everything access needs, for many (channel, user) pairs at once: the channel,
+     * the user's participant row (active or removed) and whether the user is an active member of
+     * the channel's context. Answers one entry per pair, in order (undefined: no such channel).
      */
-    async findWithMembership(channelId: string, userId: string, tx: Executor = db) {
-      const [row] = await tx
+    async findManyWithMembership(pairs: Array<{ channelId: string; userId: string }>, tx: Executor = db) {
+      const keys = JSON.stringify(pairs.map((pair, ord) => ({ ord, c: pair.channelId, u: pair.userId })));
+      const rows = await tx
         .select({
+          ord: sql<number>`k.ord`,
           channel: chatChannels,
           participant: chatParticipants,
           inContext: sql<boolean>`exists (
             select 1 from ${contextMemberships}
-            where ${contextMemberships.userId} = ${userId}
+            where ${contextMemberships.userId} = k.u
               and ${contextMemberships.contextoTipo} = ${chatChannels.contextoTipo}
               and ${contextMemberships.contextoId} = ${chatChannels.contextoId}
               and ${contextMemberships.status} = 'ativo')`,
         })
-        .from(chatChannels)
+        .from(sql`jsonb_to_recordset(${keys}::jsonb) as k(ord int, c uuid, u uuid)`)
+        .innerJoin(chatChannels, and(sql`${chatChannels.id} = k.c`, notDeleted))
         .leftJoin(
           chatParticipants,
-          and(eq(chatParticipants.channelId, chatChannels.id), eq(chatParticipants.userId, userId)),
-        )
-        .where(and(eq(chatChannels.id, channelId), notDeleted));
-      return row;
+          and(eq(chatParticipants.channelId, chatChannels.id), sql`${chatParticipants.userId} = k.u`),
+        );
+      const found: Array<Omit<(typeof rows)[number], 'ord'> | undefined> = pairs.map(() => undefined);
+      for (const { ord, ...row } of rows) found[ord] = row;
+      return found;
     },
     async update(
       id: string,

@@ -9,6 +9,7 @@ import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatMessageEdits, chatModerationLogs } from '../moderation/moderation.table.js';
 import { chatParticipants } from '../participants/participants.table.js';
+import { createMessagesRepository } from './messages.repository.js';
 import { chatMessages } from './messages.table.js';
 
 type Message = {
@@ -358,6 +359,134 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
           .map((event) => event.seq)
           .sort((x, y) => x - y),
       ).toEqual([...seqs].sort((x, y) => x - y));
+    });
+
+    it('concurrent sends over many channels (group writes): every channel gets its own gap-free seqs, a repeated client_id answers only itself', async () => {
+      const channels = await Promise.all(Array.from({ length: 6 }, () => newChannel(alice, [bob, carol])));
+      const sends = channels.flatMap((channel, c) =>
+        Array.from({ length: 6 }, (_, i) =>
+          send(i % 2 ? bob : carol, channel, {
+            tipo: 'text',
+            conteudo: `c${c} m${i}`,
+            // Messages 4 and 5 of each channel are the same retried send.
+            client_id: `k${c}-${Math.min(i, 4)}`,
+          }),
+        ),
+      );
+      const responses = await Promise.all(sends);
+      for (const [c, channel] of channels.entries()) {
+        const mine = responses.slice(c * 6, c * 6 + 6);
+        const bodies = mine.map((response) => response.json() as Message);
+        expect(mine.slice(0, 4).map((response) => response.statusCode)).toEqual([201, 201, 201, 201]);
+        // The two sends of k-4 come from different senders (carol and bob): both are new messages.
+        expect(mine.slice(4).map((response) => response.statusCode)).toEqual([201, 201]);
+        expect(bodies.every((body) => body.channel === channel)).toBe(true);
+        const seqs = bodies.map((body) => body.seq).sort((x, y) => x - y);
+        const events = await expectEventLogIntact(channel);
+        const messageSeqs = events.filter((event) => event.type === 'chat.message').map((event) => event.seq);
+        expect(seqs).toEqual(messageSeqs);
+        for (const body of bodies) {
+          expect(events.find((event) => event.seq === body.seq)?.payload).toMatchObject({
+            id: body.id,
+            conteudo: body.conteudo,
+          });
+        }
+      }
+      // The same sender retrying one client_id in several channels at once: one message per channel.
+      const retries = await Promise.all(
+        channels.flatMap((channel) =>
+          [0, 1, 2].map(() => send(bob, channel, { tipo: 'text', conteudo: 'r', client_id: 'same' })),
+        ),
+      );
+      for (const [c, channel] of channels.entries()) {
+        const mine = retries.slice(c * 3, c * 3 + 3);
+        expect(mine.map((response) => response.statusCode).sort()).toEqual([200, 200, 201]);
+        expect(new Set(mine.map((response) => (response.json() as Message).id)).size).toBe(1);
+        await expectEventLogIntact(channel);
+      }
+    });
+
+    it('the group write stores messages of several channels in one statement, in order, and skips deleted or unknown channels and senders who may not post', async () => {
+      const repository = createMessagesRepository({ db: db() });
+      const [first, second, deleted] = await Promise.all([
+        newChannel(alice, [bob, carol]),
+        newChannel(alice, [bob]),
+        newChannel(alice, [bob]),
+      ]);
+      await sendText(bob, second, 'already one');
+      await db().update(chatChannels).set({ deletedAt: new Date() }).where(eq(chatChannels.id, deleted));
+      // carol was removed from the first channel; eve never was in it; staff is not a participant.
+      await db()
+        .update(chatParticipants)
+        .set({ removedAt: new Date() })
+        .where(and(eq(chatParticipants.channelId, first), eq(chatParticipants.userId, carol.id)));
+      const write = (
+        channel: string,
+        conteudo: string,
+        options: { clientId?: string; sender?: TestUser } = {},
+      ) => {
+        const now = new Date();
+        const sender = options.sender ?? bob;
+        const message = {
+          id: newId(),
+          channelId: channel,
+          remetenteId: sender.id,
+          tipo: 'text' as const,
+          conteudo,
+          clientId: options.clientId ?? null,
+          createdAt: now,
+        };
+        return {
+          message,
+          senderIsStaff: sender.isStaff,
+          eventId: newId(),
+          payload: { id: message.id, conteudo },
+        };
+      };
+      const lastSeq = async (channel: string) =>
+        (await db().select().from(chatChannels).where(eq(chatChannels.id, channel)))[0]!.lastSeq;
+      const [f, s] = [await lastSeq(first), await lastSeq(second)];
+      const items = [
+        write(first, 'f1'),
+        write(second, 's1'),
+        write(deleted, 'd1'),
+        write(first, 'by a removed participant', { sender: carol }),
+        write(first, 'f2'),
+        write(newId(), 'unknown'),
+        write(second, 'by an outsider', { sender: eve }),
+        write(second, 's2'),
+        write(first, 'by staff, not a participant', { sender: staff }),
+        write(first, 'f3'),
+      ];
+      expect(await repository.insertWithEvents(items)).toEqual([
+        f + 1,
+        s + 1,
+        undefined,
+        undefined,
+        f + 2,
+        undefined,
+        undefined,
+        s + 2,
+        undefined,
+        f + 3,
+      ]);
+      for (const channel of [first, second]) {
+        const events = await expectEventLogIntact(channel);
+        expect(events.at(-1)!.payload).toMatchObject({ seq: events.length });
+      }
+      expect(await countMessages(deleted)).toBe(0);
+      expect(await countMessages(first)).toBe(3);
+
+      // A repeated client_id fails the whole statement: nothing is stored and no seq is used up.
+      const dupes = [
+        write(first, 'x', { clientId: 'dup' }),
+        write(second, 'y'),
+        write(first, 'z', { clientId: 'dup' }),
+      ];
+      await expect(repository.insertWithEvents(dupes)).rejects.toThrow();
+      expect(await countMessages(first)).toBe(3);
+      expect((await expectEventLogIntact(second)).length).toBe(s + 2);
+      expect(await lastSeq(first)).toBe(f + 3);
     });
   });
 

@@ -18,9 +18,23 @@ import type { Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
+import { contextMemberships } from '../contexts/contexts.table.js';
+import { chatParticipants } from '../participants/participants.table.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
 
 export type MessageWithSender = { message: MessageRow; username: string | null };
+
+/** One message to store with its `chat.message` event (seq is given by the database). */
+export type MessageWrite = {
+  message: Omit<typeof chatMessages.$inferInsert, 'seq' | 'remetenteId'> & {
+    remetenteId: string;
+    createdAt: Date;
+  };
+  /** Staff keep posting in a context channel they participate in without being in the context. */
+  senderIsStaff: boolean;
+  eventId: string;
+  payload: Record<string, unknown>;
+};
 
 export type MessageListFilter = {
   channelId: string;
@@ -46,26 +60,23 @@ export function createMessagesRepository({ db }: { db: Executor }) {
 
   return {
     /**
-     * The send hot path in ONE statement: takes the next seqs of the channel (row lock), inserts
-     * the messages (all of one channel, in order) and their `chat.message` events. Run on its own
-     * (autocommit), the lock is held only inside PostgreSQL, never across a round trip to this
-     * process, and a batch shares one WAL flush. A repeated (channel, sender, client_id) fails the
-     * whole statement with a unique violation, so no seq is consumed (no gap). Returns the seq of
-     * the first message (the others follow), or undefined when the channel no longer exists.
+     * The send hot path in ONE statement, for messages of one or several channels. It keeps only
+     * the messages whose sender may post there right now (an active participant; for context
+     * channels also an active member of the context, unless staff), takes each channel's next
+     * seqs (row locks, in id order), inserts the messages (in the order given within each channel)
+     * and their `chat.message` events. Run on its own (autocommit), the locks are held only inside
+     * PostgreSQL, never across a round trip to this process, and the whole batch shares one WAL
+     * flush. A repeated (channel, sender, client_id) fails the whole statement with a unique
+     * violation, so no seq is consumed (no gap). Answers each item's seq, or undefined when it
+     * was not stored: the channel is gone or deleted, or the sender may not post there.
      */
-    async insertWithEvents(
-      channelId: string,
-      items: Array<{
-        message: Omit<typeof chatMessages.$inferInsert, 'seq' | 'channelId'> & { createdAt: Date };
-        eventId: string;
-        payload: Record<string, unknown>;
-      }>,
-      tx: Executor = db,
-    ): Promise<number | undefined> {
-      const rows = items.map(({ message: m, eventId, payload }, index) => ({
-        idx: index + 1,
+    async insertWithEvents(items: MessageWrite[], tx: Executor = db): Promise<Array<number | undefined>> {
+      const rows = items.map(({ message: m, senderIsStaff, eventId, payload }, ord) => ({
+        ord,
+        channel_id: m.channelId,
         id: m.id,
-        remetente_id: m.remetenteId ?? null,
+        remetente_id: m.remetenteId,
+        sender_staff: senderIsStaff,
         tipo: m.tipo,
         conteudo: m.conteudo ?? '',
         conteudo_cifrado: m.conteudoCifrado ?? null,
@@ -77,33 +88,56 @@ export function createMessagesRepository({ db }: { db: Executor }) {
         event_id: eventId,
         payload,
       }));
-      const count = rows.length;
       const result = await tx.execute(sql`
-        with next as (
-          update ${chatChannels} set last_seq = last_seq + ${count} where id = ${channelId} returning last_seq
+        with accepted as (
+          select r.*, row_number() over (partition by r.channel_id order by r.ord) as idx
+          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(ord int, channel_id uuid, id uuid,
+            remetente_id uuid, sender_staff boolean, tipo text, conteudo text, conteudo_cifrado text,
+            alg text, key_version int, reply_to_id uuid, client_id text, created_at timestamptz,
+            event_id uuid, payload jsonb)
+          join ${chatChannels} ch on ch.id = r.channel_id and ch.deleted_at is null
+          join ${chatParticipants} p
+            on p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null
+          where ch.contexto_tipo = 'privado' or ch.contexto_id is null or r.sender_staff
+            or exists (select 1 from ${contextMemberships} m
+              where m.user_id = r.remetente_id and m.contexto_tipo = ch.contexto_tipo
+                and m.contexto_id = ch.contexto_id and m.status = 'ativo')
+        ), counts as (
+          select channel_id as id, count(*)::int as n from accepted group by channel_id
+        ), locked as (
+          -- Every writer locks channel rows in id order, so batches sharing channels wait for
+          -- each other instead of deadlocking.
+          select ch.id from ${chatChannels} ch join counts on counts.id = ch.id
+          where ch.deleted_at is null order by ch.id for update of ch
+        ), next as (
+          update ${chatChannels} ch set last_seq = ch.last_seq + counts.n
+          from counts, locked where ch.id = counts.id and locked.id = ch.id
+          returning ch.id, ch.last_seq, counts.n
         ), batch as (
-          select r.*, next.last_seq - ${count} + r.idx as seq
-          from next, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(idx int, id uuid,
-            remetente_id uuid, tipo text, conteudo text, conteudo_cifrado text, alg text, key_version int,
-            reply_to_id uuid, client_id text, created_at timestamptz, event_id uuid, payload jsonb)
+          select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
         ), inserted as (
           insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
             key_version, reply_to_id, client_id, seq, created_at, updated_at)
-          select id, ${channelId}, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
+          select id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
             reply_to_id, client_id, seq, created_at, created_at
           from batch
-          returning seq
+          returning id, seq
         ), events as (
           insert into ${chatEvents} (id, channel_id, seq, type, payload, created_at, updated_at)
-          select event_id, ${channelId}, seq, 'chat.message', jsonb_set(payload, '{seq}', to_jsonb(seq)),
+          select event_id, channel_id, seq, 'chat.message', jsonb_set(payload, '{seq}', to_jsonb(seq)),
             created_at, created_at
           from batch
           returning seq
         )
-        select (select min(seq) from inserted) as first, (select count(*) from events) as logged`);
+        select id, seq, (select count(*) from events) as logged from inserted`);
       // node-postgres and PGlite both answer `{ rows }`.
-      const first = (result as unknown as { rows: Array<{ first: string | number | null }> }).rows[0]?.first;
-      return first === null || first === undefined ? undefined : Number(first);
+      const stored = new Map(
+        (result as unknown as { rows: Array<{ id: string; seq: string | number }> }).rows.map((row) => [
+          row.id,
+          Number(row.seq),
+        ]),
+      );
+      return items.map((item) => stored.get(item.message.id));
     },
     async findByClientId(
       channelId: string,

@@ -6,12 +6,17 @@ import type { ChannelAccess, ChannelStanding } from '../channels/channels.access
 import { createChannelNotFoundError } from '../channels/channels.errors.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
-import { createRateLimitedError } from '../../shared/errors.js';
+import { createRateLimitedError, isAppError } from '../../shared/errors.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import type { ModerationRepository } from '../moderation/moderation.repository.js';
 import type { ReactionsRepository } from '../reactions/reactions.repository.js';
 import type { MessageRow, MessageType } from './messages.table.js';
-import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
+import type {
+  MessageListFilter,
+  MessagesRepository,
+  MessageWithSender,
+  MessageWrite,
+} from './messages.repository.js';
 import {
   createCannotDeleteError,
   createCannotEditError,
@@ -27,7 +32,7 @@ import {
   createUnsupportedTypeError,
 } from './messages.errors.js';
 import { toMessageView, type MessageView } from './messages.views.js';
-import { createSendBatcher } from './messages.batcher.js';
+import { createBatcher } from '../../shared/batching.js';
 
 export type SendMessageInput = {
   tipo: MessageType;
@@ -82,13 +87,17 @@ export function createMessagesService(deps: {
   moderationRepository: ModerationRepository;
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
   sendRateLimiter: RateLimiter;
-  settings: { messageMaxChars: number };
+  settings: { messageMaxChars: number; sendWritesInFlight?: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
   const { findVisible } = createMessageFinder({ messagesRepository });
-  const batcher = createSendBatcher({
-    write: (channelId, items: Parameters<MessagesRepository['insertWithEvents']>[1]) =>
-      messagesRepository.insertWithEvents(channelId, items),
+  // Group commit: sends that arrive while earlier writes are in flight share the next statement
+  // (one WAL flush for many messages, of any channels); a channel is in one write at a time, so
+  // its messages keep their order.
+  const sendWriter = createBatcher({
+    run: (items: MessageWrite[]) => messagesRepository.insertWithEvents(items),
+    keyOf: (item) => item.message.channelId,
+    maxInFlight: settings.sendWritesInFlight ?? 4,
   });
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
@@ -98,7 +107,7 @@ export function createMessagesService(deps: {
 
   /** Applies the plaintext or E2EE rules of the channel to submitted content. */
   function checkContent(
-    standing: ChannelStanding,
+    channel: { e2eeHabilitado: boolean },
     input: {
       conteudo?: string | undefined;
       conteudo_cifrado?: string | undefined;
@@ -106,7 +115,7 @@ export function createMessagesService(deps: {
       key_version?: number | undefined;
     },
   ): Content {
-    if (standing.channel.e2eeHabilitado) {
+    if (channel.e2eeHabilitado) {
       if ((input.conteudo ?? '') !== '' || !input.conteudo_cifrado || input.key_version === undefined) {
         throw createPlaintextRefusedError();
       }
@@ -137,6 +146,114 @@ export function createMessagesService(deps: {
     return { message: (await withReactions([original]))[0]!, created: false };
   }
 
+  /**
+   * What a send needs to know of a channel before its write, cached per process: the E2EE flag is
+   * fixed when the channel is created, and the write itself refuses deleted channels.
+   */
+  const channelFacts = new Map<string, { e2eeHabilitado: boolean }>();
+  const CHANNEL_FACTS_MAX = 50_000;
+
+  async function requireSender(user: AuthUser, channelId: string): Promise<ChannelStanding> {
+    const standing = await access.requireMember(user, channelId);
+    if (channelFacts.size >= CHANNEL_FACTS_MAX) channelFacts.delete(channelFacts.keys().next().value!);
+    channelFacts.set(channelId, { e2eeHabilitado: standing.channel.e2eeHabilitado });
+    return standing;
+  }
+
+  /** A context member's first post also creates their participant row: one transaction then. */
+  function joinAndWrite(standing: ChannelStanding, write: MessageWrite) {
+    return uow.run(async (tx, events) => {
+      await access.joinIfNeeded(standing, tx, events);
+      const [stored] = await messagesRepository.insertWithEvents([write], tx);
+      return stored;
+    });
+  }
+
+  async function sendChecked(
+    user: AuthUser,
+    channelId: string,
+    input: SendMessageInput,
+    checked: ChannelStanding | undefined,
+  ): Promise<{ message: MessageView; created: boolean }> {
+    const content = checkContent(channelFacts.get(channelId) ?? checked!.channel, input);
+    const decision = await deps.sendRateLimiter.consume(`send:${user.id}`);
+    if (!decision.allowed) {
+      // A retry of a message that was already stored is answered, not refused.
+      const existing = input.client_id
+        ? await messagesRepository.findByClientId(channelId, user.id, input.client_id)
+        : undefined;
+      if (existing) {
+        await access.requireMember(user, channelId);
+        return answerRetry(existing);
+      }
+      throw createRateLimitedError(decision.retryAfterMs);
+    }
+    if (input.reply_to) {
+      const target = await messagesRepository.findInChannel(channelId, input.reply_to);
+      if (!target || target.message.deletedAt || (target.message.hiddenAt && !user.isStaff)) {
+        throw createInvalidReplyError();
+      }
+    }
+    const now = new Date();
+    const message: MessageRow = {
+      id: newId(),
+      channelId,
+      remetenteId: user.id,
+      tipo: input.tipo,
+      ...content,
+      replyToId: input.reply_to ?? null,
+      clientId: input.client_id ?? null,
+      seq: 0,
+      pinnedAt: null,
+      hiddenAt: null,
+      isSpam: false,
+      editedAt: null,
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
+    };
+    const draft = toMessageView({ message, username: user.username });
+    const write: MessageWrite = {
+      message: { ...message, remetenteId: user.id },
+      senderIsStaff: user.isStaff,
+      eventId: newId(),
+      payload: draft,
+    };
+    let seq: number | undefined;
+    let duplicate = false;
+    try {
+      seq = checked?.needsJoin ? await joinAndWrite(checked, write) : await sendWriter.submit(write);
+      if (seq === undefined) {
+        // Refused: the channel is gone or the sender may not post (or must join first). The full
+        // check says which; someone who became a member meanwhile is written once more.
+        const standing = await access.requireMember(user, channelId);
+        seq = standing.needsJoin ? await joinAndWrite(standing, write) : await sendWriter.submit(write);
+      }
+    } catch (error) {
+      // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
+      // answers with the winner's message instead of an error.
+      if (!(input.client_id && isUniqueViolation(error))) throw error;
+      duplicate = true;
+    }
+    if (seq === undefined && !duplicate) throw createChannelNotFoundError();
+    if (seq !== undefined) {
+      const outcome = { ...draft, seq };
+      await uow.publishCommitted([
+        {
+          type: 'chat.message',
+          seq,
+          channel: channelId,
+          created_at: now.toISOString(),
+          payload: outcome,
+        },
+      ]);
+      return { message: outcome, created: true };
+    }
+    const original = await messagesRepository.findByClientId(channelId, user.id, input.client_id!);
+    if (!original) throw new Error('client_id conflict without an original message');
+    return answerRetry(original);
+  }
+
   return {
     /** Sends a message; `created` is false when the client_id was already used (idempotent retry). */
     async sendMessage(
@@ -145,81 +262,17 @@ export function createMessagesService(deps: {
       input: SendMessageInput,
     ): Promise<{ message: MessageView; created: boolean }> {
       if (input.tipo !== 'text') throw createUnsupportedTypeError();
-      const standing = await access.requireMember(user, channelId);
-      const content = checkContent(standing, input);
-      const decision = await deps.sendRateLimiter.consume(`send:${user.id}`);
-      if (!decision.allowed) {
-        // A retry of a message that was already stored is answered, not refused.
-        const existing = input.client_id
-          ? await messagesRepository.findByClientId(standing.channel.id, user.id, input.client_id)
-          : undefined;
-        if (existing) return answerRetry(existing);
-        throw createRateLimitedError(decision.retryAfterMs);
-      }
-      if (input.reply_to) {
-        const target = await messagesRepository.findInChannel(standing.channel.id, input.reply_to);
-        if (!target || target.message.deletedAt || (target.message.hiddenAt && !standing.isModerator)) {
-          throw createInvalidReplyError();
-        }
-      }
-      const now = new Date();
-      const message: MessageRow = {
-        id: newId(),
-        channelId: standing.channel.id,
-        remetenteId: user.id,
-        tipo: input.tipo,
-        ...content,
-        replyToId: input.reply_to ?? null,
-        clientId: input.client_id ?? null,
-        seq: 0,
-        pinnedAt: null,
-        hiddenAt: null,
-        isSpam: false,
-        editedAt: null,
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-      };
-      const draft = toMessageView({ message, username: user.username });
-      const write = { message, eventId: newId(), payload: draft };
-      let seq: number | undefined;
-      let duplicate = false;
+      // In a channel this process has seen, no access query precedes the write: the write checks
+      // membership itself, in the same statement. A channel seen for the first time, a refused
+      // write and any error take the full check first, so outsiders learn nothing but "not found"
+      // and members get the precise reason.
+      const standing = channelFacts.has(channelId) ? undefined : await requireSender(user, channelId);
       try {
-        // A context member's first post also creates their participant row: one transaction then.
-        // Otherwise the send joins the channel's next group write (see insertWithEvents).
-        seq = standing.needsJoin
-          ? await uow.run(async (tx, events) => {
-              await access.joinIfNeeded(standing, tx, events);
-              return messagesRepository.insertWithEvents(message.channelId, [write], tx);
-            })
-          : await batcher.submit(message.channelId, write);
+        return await sendChecked(user, channelId, input, standing);
       } catch (error) {
-        // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
-        // answers with the winner's message instead of an error.
-        if (!(input.client_id && isUniqueViolation(error))) throw error;
-        duplicate = true;
+        if (!standing && isAppError(error)) await access.requireMember(user, channelId);
+        throw error;
       }
-      if (seq === undefined && !duplicate) throw createChannelNotFoundError();
-      const outcome = seq === undefined ? undefined : { ...draft, seq };
-      if (outcome) {
-        await uow.publishCommitted([
-          {
-            type: 'chat.message',
-            seq: outcome.seq,
-            channel: message.channelId,
-            created_at: now.toISOString(),
-            payload: outcome,
-          },
-        ]);
-      }
-      if (outcome) return { message: outcome, created: true };
-      const original = await messagesRepository.findByClientId(
-        standing.channel.id,
-        user.id,
-        input.client_id!,
-      );
-      if (!original) throw new Error('client_id conflict without an original message');
-      return answerRetry(original);
     },
 
     async listMessages(user: AuthUser, channelId: string, input: ListMessagesInput) {
@@ -286,7 +339,7 @@ export function createMessagesService(deps: {
         const row = await findVisible(standing, messageId, tx, true);
         const isSender = row.message.remetenteId === user.id && standing.isMember;
         if (!isSender && !standing.isAdmin) throw createCannotEditError();
-        const content = checkContent(standing, {
+        const content = checkContent(standing.channel, {
           ...input,
           alg: standing.channel.e2eeHabilitado ? 'AES-GCM' : undefined,
         });
