@@ -8,16 +8,16 @@
 // bench/RESULTS.md with --record.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import WebSocket from 'ws';
 import { uuidv7 } from 'uuidv7';
 import { startApiProcess } from '../test/support/api-process.js';
+import { openLeanSocket, type LeanSocket } from './lean-client.js';
 
 type Scenario = {
   description: string;
@@ -88,6 +88,10 @@ const JWT_SECRET = randomBytes(32).toString('hex');
 const SENDERS_PER_CHANNEL_MAX = 100;
 const MESSAGE_PREFIX = Buffer.from('{"type":"chat.message","seq":');
 const CONTENT_KEY = Buffer.from('"conteudo":"');
+const ERROR_PREFIX = Buffer.from('{"type":"error"');
+
+const startsWith = (data: Buffer, prefix: Buffer) =>
+  data.length >= prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -163,7 +167,9 @@ async function main() {
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
+    : process.env.BENCH_NODE_ARGS
+      ? process.env.BENCH_NODE_ARGS.split(' ')
+      : [];
   return startApiProcess(
     {
       NODE_ENV: 'production',
@@ -231,21 +237,35 @@ function readProc(pid: number) {
   return { rssKb, cpuSeconds: ticks / 100 };
 }
 
+/** CPU seconds used so far by each PostgreSQL process on this machine (backends, WAL writer, …). */
+function postgresCpuSeconds(): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      byPid.set(Number(entry), readProc(Number(entry)).cpuSeconds);
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return byPid;
+}
+
+/** CPU PostgreSQL used between two readings (a process that ended in between is not counted). */
+function postgresCpuSince(start: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of postgresCpuSeconds()) total += seconds - (start.get(pid) ?? 0);
+  return total;
+}
+
 /** The node process behind `taskset` (taskset execs, so the pid is the same). */
 const serverPid = (server: { child: ChildProcess }) => server.child.pid!;
 
-async function openSocket(url: string, token: string): Promise<WebSocket> {
+async function withRetries<T>(open: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await new Promise<WebSocket>((resolve, reject) => {
-        const socket = new WebSocket(url, {
-          headers: { authorization: `Bearer ${token}` },
-          perMessageDeflate: false,
-        });
-        socket.once('open', () => resolve(socket));
-        socket.once('error', reject);
-        socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade ${res.statusCode}`)));
-      });
+      return await open();
     } catch (error) {
       if (attempt >= 5) throw error;
       await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
@@ -254,36 +274,35 @@ async function openSocket(url: string, token: string): Promise<WebSocket> {
 }
 
 async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: number }>) {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = buildHistogram();
   const before = servers.map((server) => readProc(serverPid(server)));
-  const receivers: WebSocket[] = [];
+  const receivers: LeanSocket[] = [];
   let delivered = 0;
   let duplicated = 0;
   const closes = new Map<number, number>();
   let senderErrors = 0;
   let measureFrom = Infinity;
   let runStart = 0;
-  // Latency of each delivery, by second of its scheduled send time (to show warm-up and stalls).
-  const perSecond: number[][] = [];
+  // Latency by second of the scheduled send time (to show warm-up and stalls); histograms keep
+  // the generator's own memory flat, so its GC does not show up as server latency.
+  const perSecond: hdr.Histogram[] = [];
 
   // Connect in batches so the server's accept queue is not the bottleneck of setup.
   const connects: Array<() => Promise<void>> = [];
+  // Each member has one socket; the senders among them send on it too (and read their acks).
+  const memberSockets: LeanSocket[][] = [];
   setup.channels.forEach((channel, c) => {
     channel.members.forEach((member, m) => {
       const server = servers[m % servers.length]!;
       connects.push(async () => {
-        const socket = await openSocket(`ws://127.0.0.1:${server.port}/ws/chat/${channel.id}/`, member.token);
-        receivers.push(socket);
-        if (scenario.idleOnly) return;
         // Parse only what is measured, straight from the bytes: a full JSON.parse of every frame
         // would make this single-core generator the bottleneck long before the server.
         let lastSeq = 0;
-        socket.on('message', (data: Buffer) => {
-          if (data.indexOf(MESSAGE_PREFIX) !== 0) return;
+        const onText = (data: Buffer) => {
+          if (!startsWith(data, MESSAGE_PREFIX)) {
+            if (startsWith(data, ERROR_PREFIX)) senderErrors += 1;
+            return;
+          }
           const now = performance.timeOrigin + performance.now();
           const seqStart = MESSAGE_PREFIX.length;
           const seq = Number(data.toString('latin1', seqStart, data.indexOf(44, seqStart)));
@@ -293,16 +312,20 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
           }
           lastSeq = seq;
           delivered += 1;
-          const at = data.indexOf(CONTENT_KEY) + CONTENT_KEY.length;
+          const at = data.indexOf(CONTENT_KEY, seqStart) + CONTENT_KEY.length;
           const scheduled = Number(data.toString('latin1', at, data.indexOf(32, at)));
           const latency = Math.max(1, Math.round(now - scheduled));
           if (scheduled >= measureFrom) histogram.recordValue(latency);
-          (perSecond[Math.floor((scheduled - runStart) / 1000)] ??= []).push(latency);
-        });
-        socket.on('close', (code) => {
-          closes.set(code, (closes.get(code) ?? 0) + 1);
-        });
-        void c;
+          (perSecond[Math.floor((scheduled - runStart) / 1000)] ??= buildHistogram()).recordValue(latency);
+        };
+        const socket = await withRetries(() =>
+          openLeanSocket(`ws://127.0.0.1:${server.port}/ws/chat/${channel.id}/`, member.token, {
+            onText: scenario.idleOnly ? undefined : onText,
+            onClose: (code) => closes.set(code, (closes.get(code) ?? 0) + 1),
+          }),
+        );
+        receivers.push(socket);
+        (memberSockets[c] ??= [])[m] = socket;
       });
     });
   });
@@ -329,23 +352,16 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   }
   void afterConnect;
 
-  // Senders: one extra socket per sending member, spread over channels and nodes; open loop.
-  const senders: Array<{ socket: WebSocket; channel: number }> = [];
+  // Senders: the first members of each channel (all of a 100-member channel), spread over nodes.
+  const senders: Array<{ socket: LeanSocket; channel: number }> = [];
   for (const [c, channel] of setup.channels.entries()) {
     const count = Math.min(
       channel.members.length,
       Math.max(1, Math.ceil(SENDERS_PER_CHANNEL_MAX / setup.channels.length)),
     );
-    for (let s = 0; s < count; s++) {
-      const member = channel.members[s]!;
-      const server = servers[s % servers.length]!;
-      const socket = await openSocket(`ws://127.0.0.1:${server.port}/ws/chat/${channel.id}/`, member.token);
-      socket.on('message', (data: Buffer) => {
-        if (data.indexOf('{"type":"error"') === 0) senderErrors += 1;
-      });
-      senders.push({ socket, channel: c });
-    }
+    for (let s = 0; s < count; s++) senders.push({ socket: memberSockets[c]![s]!, channel: c });
   }
+  const sendersByChannel = setup.channels.map((_, c) => senders.filter((sender) => sender.channel === c));
   const total = Math.round(scenario.rate * (warmupSeconds + scenario.seconds));
   const start = performance.timeOrigin + performance.now() + 200;
   runStart = start;
@@ -354,6 +370,7 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   let sent = 0;
   let expected = 0;
   const cpuStart = servers.map((server) => readProc(serverPid(server)).cpuSeconds);
+  const othersStart = { postgres: postgresCpuSeconds(), generator: process.cpuUsage() };
   let peakRssKb = 0;
   const sampler = setInterval(() => {
     for (const server of servers) peakRssKb = Math.max(peakRssKb, readProc(serverPid(server)).rssKb);
@@ -364,7 +381,7 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       while (sent < total && start + sent * interval <= now) {
         const scheduled = start + sent * interval;
         const channelIndex = sent % setup.channels.length;
-        const channelSenders = senders.filter((sender) => sender.channel === channelIndex);
+        const channelSenders = sendersByChannel[channelIndex]!;
         const sender = channelSenders[Math.floor(sent / setup.channels.length) % channelSenders.length]!;
         sender.socket.send(
           JSON.stringify({ tipo: 'text', conteudo: `${scheduled} bench`, client_id: `b${sent}` }),
@@ -391,7 +408,9 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   const drainEnd = performance.timeOrigin + performance.now();
   clearInterval(sampler);
   const cpuEnd = servers.map((server) => readProc(serverPid(server)).cpuSeconds);
-  for (const socket of [...receivers, ...senders.map((sender) => sender.socket)]) socket.terminate();
+  const postgresSeconds = postgresCpuSince(othersStart.postgres);
+  const generatorUsage = process.cpuUsage(othersStart.generator);
+  for (const socket of receivers) socket.terminate();
   const elapsed = (drainEnd - start) / 1000;
   return {
     messagesSent: sent,
@@ -410,17 +429,23 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       max: histogram.maxValue,
     },
     warmupSeconds,
-    p99BySecond: perSecond.map((latencies) => percentile(latencies, 0.99)),
+    p99BySecond: [...perSecond].map((second) => second?.getValueAtPercentile(99) ?? 0),
     serverCpuPercent: servers.map((_, i) => Math.round(((cpuEnd[i]! - cpuStart[i]!) / elapsed) * 100)),
+    // Of one core, over the run: the machine has two for all three.
+    postgresCpuPercent: Math.round((postgresSeconds / elapsed) * 100),
+    generatorCpuPercent: Math.round(((generatorUsage.user + generatorUsage.system) / 1e6 / elapsed) * 100),
     serverPeakRssMb: Math.round(peakRssKb / 1024),
     connectSeconds,
     machine: machine(),
   };
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+function buildHistogram() {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 function machine() {
@@ -436,7 +461,9 @@ function record(report: Record<string, unknown>) {
 if (!process.env.BENCH_PINNED && cpus().length >= 2) {
   const child = spawn(
     'taskset',
-    ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    // A larger young generation: the generator allocates per received frame, and fewer, cheaper
+    // scavenges keep its own pauses out of the measured latency.
+    ['-c', '1', process.execPath, '--max-semi-space-size=64', ...process.execArgv, ...process.argv.slice(1)],
     {
       stdio: 'inherit',
       env: { ...process.env, BENCH_PINNED: '1' },

@@ -499,22 +499,32 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   );
 
   // ---- heartbeat and shutdown ----------------------------------------------------------------------
-  const heartbeat = setInterval(() => {
-    for (const connections of connectionsByUser.values()) {
-      for (const connection of connections) {
-        if (!connection.alive) {
-          connection.socket.terminate();
-          continue;
-        }
-        connection.alive = false;
-        try {
-          connection.socket.ping();
-        } catch {
-          connection.socket.terminate();
+  // Each socket is pinged once per interval, but not all in the same tick: a ping to 10,000
+  // sockets at once would stall the event loop (and every delivery) for a noticeable moment, so
+  // the interval is cut into slices and each tick serves one slice of the sockets.
+  const HEARTBEAT_SLICES = 16;
+  let heartbeatTick = 0;
+  const heartbeat = setInterval(
+    () => {
+      const slice = heartbeatTick++ % HEARTBEAT_SLICES;
+      for (const connections of connectionsByUser.values()) {
+        for (const connection of connections) {
+          if ((connectionIds.get(connection) ?? 0) % HEARTBEAT_SLICES !== slice) continue;
+          if (!connection.alive) {
+            connection.socket.terminate();
+            continue;
+          }
+          connection.alive = false;
+          try {
+            connection.socket.ping();
+          } catch {
+            connection.socket.terminate();
+          }
         }
       }
-    }
-  }, settings.heartbeatIntervalMs);
+    },
+    Math.max(1, Math.floor(settings.heartbeatIntervalMs / HEARTBEAT_SLICES)),
+  );
   heartbeat.unref();
 
   app.addHook('preClose', async () => {

@@ -34,6 +34,13 @@ import {
 import { toMessageView, type MessageView } from './messages.views.js';
 import { createBatcher } from '../../shared/batching.js';
 
+/**
+ * Group writes of sends running at once per process. Two keep PostgreSQL busy while the previous
+ * batch's events go out; more only make batches smaller and statements more numerous (measured in
+ * bench/RESULTS.md).
+ */
+const SEND_WRITES_IN_FLIGHT = 2;
+
 export type SendMessageInput = {
   tipo: MessageType;
   conteudo?: string | undefined;
@@ -87,7 +94,7 @@ export function createMessagesService(deps: {
   moderationRepository: ModerationRepository;
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
   sendRateLimiter: RateLimiter;
-  settings: { messageMaxChars: number; sendWritesInFlight?: number };
+  settings: { messageMaxChars: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
   const { findVisible } = createMessageFinder({ messagesRepository });
@@ -97,7 +104,7 @@ export function createMessagesService(deps: {
   const sendWriter = createBatcher({
     run: (items: MessageWrite[]) => messagesRepository.insertWithEvents(items),
     keyOf: (item) => item.message.channelId,
-    maxInFlight: settings.sendWritesInFlight ?? 4,
+    maxInFlight: SEND_WRITES_IN_FLIGHT,
   });
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {

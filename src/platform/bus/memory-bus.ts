@@ -1,15 +1,45 @@
 import type { Bus, BusHandler } from './bus.js';
 
+/** How long one turn of the event loop may spend delivering before it lets I/O in again. */
+const DELIVERY_SLICE_MS = 2;
+
 /** In-process bus for the embedded single-node mode and for tests. */
 export function createMemoryBus(): Bus {
   const topics = new Map<string, Set<BusHandler>>();
+  // One FIFO for every topic: delivery is asynchronous like Redis (publishers never run
+  // subscriber code inline) and in publish order. It runs in slices, so a burst of events (a
+  // group write of many messages) does not hold back reading the next sends and database replies.
+  let queue: Array<{ handler: BusHandler; message: string }> = [];
+  let scheduled = false;
+
+  function deliver() {
+    const deadline = performance.now() + DELIVERY_SLICE_MS;
+    let index = 0;
+    while (index < queue.length) {
+      const { handler, message } = queue[index++]!;
+      try {
+        handler(message);
+      } catch (error) {
+        // A failing subscriber must not stall the others; its error surfaces as it always did.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+      if (performance.now() > deadline) break;
+    }
+    queue = queue.slice(index);
+    scheduled = queue.length > 0;
+    if (scheduled) setImmediate(deliver);
+  }
+
   return {
     async publish(topic, message) {
       const handlers = topics.get(topic);
       if (!handlers) return;
-      for (const handler of [...handlers]) {
-        // Delivery is asynchronous like Redis, so publishers never run subscriber code inline.
-        queueMicrotask(() => handler(message));
+      for (const handler of handlers) queue.push({ handler, message });
+      if (!scheduled && queue.length > 0) {
+        scheduled = true;
+        setImmediate(deliver);
       }
     },
     async subscribe(topic, handler) {
@@ -26,6 +56,7 @@ export function createMemoryBus(): Bus {
     },
     async close() {
       topics.clear();
+      queue = [];
     },
   };
 }
