@@ -244,8 +244,14 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       channelId: options.channelId,
       sessionKey: options.sessionKey ?? undefined,
     });
-    // Listeners first, before any await: a frame or an error may arrive at once.
-    socket.on('error', (error) => logger.debug({ err: error }, 'socket error'));
+    // Listeners first, before any await: a frame or an error may arrive at once. Ours replaces
+    // the plugin's error listener, whose closure would keep the upgrade's request and reply
+    // objects alive for as long as the socket is open (memory per idle connection).
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => {
+      logger.debug({ err: error }, 'socket error');
+      socket.terminate();
+    });
     socket.on('pong', () => {
       connection.alive = true;
     });
