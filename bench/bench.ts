@@ -1,11 +1,12 @@
 // Load generator for the real-time gateway: `npm run bench -- <scenario> [--rate N] [--seconds N]`.
 //
 // It creates its own PostgreSQL database, starts the API (one or two processes, pinned to core 0
-// with taskset) and drives it from this process (pinned to core 1): N authenticated sockets, senders
-// at a fixed open-loop rate, and receivers that time every delivery from the message's *scheduled*
-// send time (so a slow server cannot hide its queueing: no coordinated omission). Every message is
-// persisted (PostgreSQL) as in production. Results are printed as JSON and appended to
-// bench/RESULTS.md with --record.
+// with taskset) and drives it from this process (pinned to core 1): one authenticated socket per
+// channel member, some of which send at a fixed open-loop rate, and every socket times each delivery
+// from the message's *scheduled* send time (so a slow server cannot hide its queueing: no
+// coordinated omission). The first --warmup seconds (default 2) run at full rate but are not timed.
+// Every message is persisted (PostgreSQL) as in production. Results are printed as JSON and
+// appended to bench/RESULTS.md with --record.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -107,7 +108,7 @@ const scenarioName = positionals[0] ?? '';
 const baseScenario = SCENARIOS[scenarioName];
 if (!baseScenario) {
   console.error(
-    `usage: npm run bench -- <${Object.keys(SCENARIOS).join('|')}> [--rate N] [--seconds N] [--record]`,
+    `usage: npm run bench -- <${Object.keys(SCENARIOS).join('|')}> [--rate N] [--seconds N] [--warmup N] [--record]`,
   );
   process.exit(2);
 }

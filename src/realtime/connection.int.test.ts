@@ -945,8 +945,9 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       sent.push(...whileAway);
       const last = sent.reduce((max, item) => Math.max(max, item.seq), 0);
 
-      // A client that reads got everything, in order, and is still connected.
-      await reader.waitFor((frame) => frame.type === 'chat.message' && frame.seq === last, 5_000);
+      // A client that reads got everything, in order, and is still connected. (Megabytes of
+      // frames: on a loaded machine that takes a while.)
+      await reader.waitFor((frame) => frame.type === 'chat.message' && frame.seq === last, 15_000);
       expect(chatMessages(reader).map((frame) => (frame.payload as { id: string }).id)).toEqual(
         [...sent].sort((a, b) => a.seq - b.seq).map((item) => item.id),
       );
@@ -958,7 +959,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       const missed = sent.filter((item) => item.seq > since).sort((a, b) => a.seq - b.seq);
       await Promise.race([
         resumed.closed,
-        resumed.waitFor((frame) => frame.type === 'chat.message' && frame.seq === last, 5_000),
+        resumed.waitFor((frame) => frame.type === 'chat.message' && frame.seq === last, 15_000),
       ]);
       // A client that reads its replay is not a slow consumer, however long the backlog.
       expect(resumed.closeCode, `replay socket closed: ${resumed.closeReason}`).toBeUndefined();
@@ -968,7 +969,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       await expectResponsive(resumed);
       await closeAndWait(resumed);
       await closeAndWait(reader);
-    });
+    }, 60_000);
 
     it('replays a backlog larger than WS_MAX_BUFFERED_BYTES to a client that reads it', async () => {
       const mark = await chat.sendMessage(alice, channelId, { conteudo: 'mark' });

@@ -14,7 +14,7 @@ import {
   sql,
   type SQL,
 } from 'drizzle-orm';
-import type { Executor } from '../../platform/db/client.js';
+import { buildPreparedSql, executePrepared, type Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
@@ -50,6 +50,52 @@ function filterConditions(filter: MessageListFilter): SQL[] {
   if (filter.ate) conditions.push(lte(chatMessages.createdAt, filter.ate));
   return conditions;
 }
+
+/** The send hot path's statement (see insertWithEvents), built once and run prepared. */
+const INSERT_WITH_EVENTS = buildPreparedSql(
+  sql`
+  with accepted as (
+    select r.*, row_number() over (partition by r.channel_id order by r.ord) as idx
+    from jsonb_to_recordset(${sql.placeholder('rows')}::jsonb) as r(ord int, channel_id uuid, id uuid,
+      remetente_id uuid, sender_staff boolean, tipo text, conteudo text, conteudo_cifrado text,
+      alg text, key_version int, reply_to_id uuid, client_id text, created_at timestamptz,
+      event_id uuid, payload jsonb)
+    join ${chatChannels} ch on ch.id = r.channel_id and ch.deleted_at is null
+    join ${chatParticipants} p
+      on p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null
+    where ch.contexto_tipo = 'privado' or ch.contexto_id is null or r.sender_staff
+      or exists (select 1 from ${contextMemberships} m
+        where m.user_id = r.remetente_id and m.contexto_tipo = ch.contexto_tipo
+          and m.contexto_id = ch.contexto_id and m.status = 'ativo')
+  ), counts as (
+    select channel_id as id, count(*)::int as n from accepted group by channel_id
+  ), locked as (
+    -- Every writer locks channel rows in id order, so batches sharing channels wait for
+    -- each other instead of deadlocking.
+    select ch.id from ${chatChannels} ch join counts on counts.id = ch.id
+    where ch.deleted_at is null order by ch.id for update of ch
+  ), next as (
+    update ${chatChannels} ch set last_seq = ch.last_seq + counts.n
+    from counts, locked where ch.id = counts.id and locked.id = ch.id
+    returning ch.id, ch.last_seq, counts.n
+  ), batch as (
+    select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
+  ), inserted as (
+    insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
+      key_version, reply_to_id, client_id, seq, created_at, updated_at)
+    select id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
+      reply_to_id, client_id, seq, created_at, created_at
+    from batch
+    returning id, seq
+  ), events as (
+    insert into ${chatEvents} (id, channel_id, seq, type, payload, created_at, updated_at)
+    select event_id, channel_id, seq, 'chat.message', jsonb_set(payload, '{seq}', to_jsonb(seq)),
+      created_at, created_at
+    from batch
+    returning seq
+  )
+  select id, seq, (select count(*) from events) as logged from inserted`,
+);
 
 export function createMessagesRepository({ db }: { db: Executor }) {
   const selectWithSender = (tx: Executor) =>
@@ -88,54 +134,17 @@ export function createMessagesRepository({ db }: { db: Executor }) {
         event_id: eventId,
         payload,
       }));
-      const result = await tx.execute(sql`
-        with accepted as (
-          select r.*, row_number() over (partition by r.channel_id order by r.ord) as idx
-          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(ord int, channel_id uuid, id uuid,
-            remetente_id uuid, sender_staff boolean, tipo text, conteudo text, conteudo_cifrado text,
-            alg text, key_version int, reply_to_id uuid, client_id text, created_at timestamptz,
-            event_id uuid, payload jsonb)
-          join ${chatChannels} ch on ch.id = r.channel_id and ch.deleted_at is null
-          join ${chatParticipants} p
-            on p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null
-          where ch.contexto_tipo = 'privado' or ch.contexto_id is null or r.sender_staff
-            or exists (select 1 from ${contextMemberships} m
-              where m.user_id = r.remetente_id and m.contexto_tipo = ch.contexto_tipo
-                and m.contexto_id = ch.contexto_id and m.status = 'ativo')
-        ), counts as (
-          select channel_id as id, count(*)::int as n from accepted group by channel_id
-        ), locked as (
-          -- Every writer locks channel rows in id order, so batches sharing channels wait for
-          -- each other instead of deadlocking.
-          select ch.id from ${chatChannels} ch join counts on counts.id = ch.id
-          where ch.deleted_at is null order by ch.id for update of ch
-        ), next as (
-          update ${chatChannels} ch set last_seq = ch.last_seq + counts.n
-          from counts, locked where ch.id = counts.id and locked.id = ch.id
-          returning ch.id, ch.last_seq, counts.n
-        ), batch as (
-          select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
-        ), inserted as (
-          insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
-            key_version, reply_to_id, client_id, seq, created_at, updated_at)
-          select id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
-            reply_to_id, client_id, seq, created_at, created_at
-          from batch
-          returning id, seq
-        ), events as (
-          insert into ${chatEvents} (id, channel_id, seq, type, payload, created_at, updated_at)
-          select event_id, channel_id, seq, 'chat.message', jsonb_set(payload, '{seq}', to_jsonb(seq)),
-            created_at, created_at
-          from batch
-          returning seq
-        )
-        select id, seq, (select count(*) from events) as logged from inserted`);
-      // node-postgres and PGlite both answer `{ rows }`.
       const stored = new Map(
-        (result as unknown as { rows: Array<{ id: string; seq: string | number }> }).rows.map((row) => [
-          row.id,
-          Number(row.seq),
-        ]),
+        (
+          await executePrepared<{ id: string; seq: string | number }>(
+            tx,
+            'messages_insert_with_events',
+            INSERT_WITH_EVENTS,
+            {
+              rows: JSON.stringify(rows),
+            },
+          )
+        ).map((row) => [row.id, Number(row.seq)]),
       );
       return items.map((item) => stored.get(item.message.id));
     },

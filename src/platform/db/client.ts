@@ -1,9 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import {
+  PgDialect,
+  type PgDatabase,
+  type PgQueryResultHKT,
+  type PgSession,
+  type PgTransaction,
+} from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import * as schema from './schema.js';
@@ -62,4 +68,30 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
       if (owned) await client.close();
     },
   };
+}
+
+/** A statement built once (SQL text with `$n` and its placeholders), to run as a prepared statement. */
+export type PreparedSql = { sql: string; params: unknown[] };
+
+/** Builds a statement's text once, at module load, from a drizzle `sql` template with `sql.placeholder`s. */
+export function buildPreparedSql(query: SQL): PreparedSql {
+  return new PgDialect().sqlToQuery(query);
+}
+
+/**
+ * Runs a statement as a *named* prepared statement on PostgreSQL, so each pooled connection parses
+ * and plans it once instead of on every call (the send hot path's statement is large); PGlite runs
+ * it as usual. Works on the database and inside a transaction alike.
+ */
+export async function executePrepared<Row>(
+  executor: Executor,
+  name: string,
+  query: PreparedSql,
+  values: Record<string, unknown>,
+): Promise<Row[]> {
+  const { session } = executor as unknown as { session: PgSession };
+  const result = (await session.prepareQuery(query, undefined, name, false).execute(values)) as {
+    rows: Row[];
+  };
+  return result.rows;
 }
