@@ -60,9 +60,16 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
       remetente_id uuid, sender_staff boolean, tipo text, conteudo text, conteudo_cifrado text,
       alg text, key_version int, reply_to_id uuid, client_id text, created_at timestamptz,
       event_id uuid, payload jsonb)
-    join ${chatChannels} ch on ch.id = r.channel_id and ch.deleted_at is null
-    join ${chatParticipants} p
-      on p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null
+    -- One index probe per message, whatever the table statistics say (LIMIT keeps the planner
+    -- from turning these lookups into a scan of the whole table; a batch has few rows).
+    cross join lateral (
+      select ch.contexto_tipo, ch.contexto_id from ${chatChannels} ch
+      where ch.id = r.channel_id and ch.deleted_at is null limit 1
+    ) ch
+    cross join lateral (
+      select 1 from ${chatParticipants} p
+      where p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null limit 1
+    ) p
     where ch.contexto_tipo = 'privado' or ch.contexto_id is null or r.sender_staff
       or exists (select 1 from ${contextMemberships} m
         where m.user_id = r.remetente_id and m.contexto_tipo = ch.contexto_tipo
