@@ -41,8 +41,9 @@ export function createChannelAccess(deps: {
   usersRepository: Pick<UsersRepository, 'findActiveByIds'>;
 }) {
   const { channelsRepository, participantsRepository, contextsRepository, usersRepository } = deps;
-  // Every send, socket and request checks access; under load the checks that arrive while earlier
-  // ones are in flight share one query. Each is still read fresh from the database.
+  // Every request, socket upgrade and access re-check (and a channel's first send on this process)
+  // reads access; under load the reads that arrive while earlier ones are in flight share one
+  // query. Each is still read fresh from the database.
   const lookups = createBatcher({
     run: (pairs: Array<{ channelId: string; userId: string }>) =>
       channelsRepository.findManyWithMembership(pairs),
