@@ -430,6 +430,8 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       max: histogram.maxValue,
     },
     warmupSeconds,
+    // Wall-clock start of the timed sends (second 0 of p99BySecond), to line up with other logs.
+    sendsStartedAt: new Date(runStart).toISOString(),
     p99BySecond: [...perSecond].map((second) => second?.getValueAtPercentile(99) ?? 0),
     serverCpuPercent: servers.map((_, i) => Math.round(((cpuEnd[i]! - cpuStart[i]!) / elapsed) * 100)),
     // Of one core, over the run: the machine has two for all three.
