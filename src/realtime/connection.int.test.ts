@@ -42,11 +42,13 @@ const REVOCATION_DEADLINE_MS = 2_000;
 /** Opens a socket with any `ws` client option (e.g. `autoPong: false`); rejects with the refusal status. */
 function openSocket(
   url: string,
-  options: WebSocket.ClientOptions & { protocols?: string[] } = {},
+  options: WebSocket.ClientOptions & { protocols?: string[]; onCreated?: (socket: WebSocket) => void } = {},
 ): Promise<WsClient> {
-  const { protocols = [], ...clientOptions } = options;
+  const { protocols = [], onCreated, ...clientOptions } = options;
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, protocols, clientOptions);
+    // Listeners that must not miss a frame sent right after the upgrade go on before 'open'.
+    onCreated?.(socket);
     const client = new WsClient(socket);
     socket.once('open', () => resolve(client));
     socket.once('unexpected-response', (_request, response) => {
@@ -776,11 +778,14 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
     it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
       let deadPings = 0;
       let healthyPings = 0;
-      // Count pings from the moment each socket opens: one may come while the other connects.
-      const dead = await openSocket(channelUrl(bob), { autoPong: false });
-      dead.socket.on('ping', () => (deadPings += 1));
-      const healthy = await connect(channelUrl(alice));
-      healthy.socket.on('ping', () => (healthyPings += 1));
+      // Count every ping, even one sent right after the upgrade (before 'open' reaches the test).
+      const dead = await openSocket(channelUrl(bob), {
+        autoPong: false,
+        onCreated: (socket) => socket.on('ping', () => (deadPings += 1)),
+      });
+      const healthy = await openSocket(channelUrl(alice), {
+        onCreated: (socket) => socket.on('ping', () => (healthyPings += 1)),
+      });
 
       const code = await dead.waitForClose(HEARTBEAT_MS * 3 + 1_000);
       // Terminated (no close frame): the client sees an abnormal closure.
