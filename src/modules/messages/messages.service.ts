@@ -190,7 +190,7 @@ export function createMessagesService(deps: {
         ? await messagesRepository.findByClientId(channelId, user.id, input.client_id)
         : undefined;
       if (existing) {
-        await access.requireMember(user, channelId);
+        if (!checked) await access.requireMember(user, channelId);
         return answerRetry(existing);
       }
       throw createRateLimitedError(decision.retryAfterMs);
@@ -202,7 +202,7 @@ export function createMessagesService(deps: {
       }
     }
     const now = new Date();
-    const message: MessageRow = {
+    const message = {
       id: newId(),
       channelId,
       remetenteId: user.id,
@@ -218,10 +218,10 @@ export function createMessagesService(deps: {
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
-    };
+    } satisfies MessageRow;
     const draft = toMessageView({ message, username: user.username });
     const write: MessageWrite = {
-      message: { ...message, remetenteId: user.id },
+      message,
       senderIsStaff: user.isStaff,
       eventId: newId(),
       payload: draft,
