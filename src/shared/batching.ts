@@ -31,8 +31,14 @@ export function createBatcher<T, R>(options: BatcherOptions<T, R>) {
   // whichever caller happened to start it (async-local state must not leak between requests).
   const run = AsyncResource.bind((items: T[]) => options.run(items));
   let queue: Pending<T, R>[] = [];
-  const busyKeys = new Set<string>();
+  // The keys of each running batch, one set per batch: short-lived sets instead of one long-lived
+  // set whose table is reallocated on every add and delete (old-space churn under load).
+  const running: Array<Set<string>> = [];
   let inFlight = 0;
+  const isBusy = (key: string) => {
+    for (const keys of running) if (keys.has(key)) return true;
+    return false;
+  };
 
   async function runAlone(pending: Pending<T, R>): Promise<void> {
     try {
@@ -43,7 +49,7 @@ export function createBatcher<T, R>(options: BatcherOptions<T, R>) {
     }
   }
 
-  async function runBatch(batch: Pending<T, R>[]): Promise<void> {
+  async function runBatch(batch: Pending<T, R>[], keys: Set<string> | undefined): Promise<void> {
     try {
       if (batch.length === 1) {
         await runAlone(batch[0]!);
@@ -58,7 +64,7 @@ export function createBatcher<T, R>(options: BatcherOptions<T, R>) {
       }
       batch.forEach((pending, index) => pending.resolve(results[index] as R));
     } finally {
-      for (const pending of batch) if (pending.key !== undefined) busyKeys.delete(pending.key);
+      if (keys) running.splice(running.indexOf(keys), 1);
       inFlight -= 1;
       pump();
     }
@@ -70,7 +76,7 @@ export function createBatcher<T, R>(options: BatcherOptions<T, R>) {
     const batch: Pending<T, R>[] = [];
     const rest: Pending<T, R>[] = [];
     for (const pending of queue) {
-      if (batch.length < maxBatch && !busyKeys.has(pending.key!)) batch.push(pending);
+      if (batch.length < maxBatch && !isBusy(pending.key!)) batch.push(pending);
       else rest.push(pending);
     }
     queue = rest;
@@ -81,9 +87,13 @@ export function createBatcher<T, R>(options: BatcherOptions<T, R>) {
     while (inFlight < maxInFlight && queue.length > 0) {
       const batch = takeBatch();
       if (batch.length === 0) return;
-      for (const pending of batch) if (pending.key !== undefined) busyKeys.add(pending.key);
+      let keys: Set<string> | undefined;
+      if (keyOf) {
+        keys = new Set(batch.map((pending) => pending.key!));
+        running.push(keys);
+      }
       inFlight += 1;
-      void runBatch(batch);
+      void runBatch(batch, keys);
     }
   }
 
