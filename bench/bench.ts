@@ -165,12 +165,23 @@ async function main() {
   }
 }
 
+/** The V8 flags `npm start` gives the server (package.json), so the bench runs what operators run. */
+function startScriptFlags(): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts;
+  return scripts.start!.split(' ').filter((arg) => arg.startsWith('--max-'));
+}
+
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const profile = process.env.BENCH_CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : process.env.BENCH_NODE_ARGS
-      ? process.env.BENCH_NODE_ARGS.split(' ')
-      : [];
+  const profile = [
+    ...startScriptFlags(),
+    ...(process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : (process.env.BENCH_NODE_ARGS?.split(' ') ?? [])),
+  ];
   return startApiProcess(
     {
       NODE_ENV: 'production',

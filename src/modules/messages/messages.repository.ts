@@ -78,12 +78,14 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
     select channel_id as id, count(*)::int as n from accepted group by channel_id
   ), locked as (
     -- Every writer locks channel rows in id order, so batches sharing channels wait for
-    -- each other instead of deadlocking.
-    select ch.id from ${chatChannels} ch join counts on counts.id = ch.id
-    where ch.deleted_at is null order by ch.id for update of ch
+    -- each other instead of deadlocking. "= any(array(...))" keeps these two lookups index
+    -- probes: joined to the CTE instead, the planner hashes it against a scan of every channel.
+    select ch.id from ${chatChannels} ch
+    where ch.id = any(array(select id from counts)) and ch.deleted_at is null
+    order by ch.id for update of ch
   ), next as (
     update ${chatChannels} ch set last_seq = ch.last_seq + counts.n
-    from counts, locked where ch.id = counts.id and locked.id = ch.id
+    from counts where ch.id = any(array(select id from locked)) and ch.id = counts.id
     returning ch.id, ch.last_seq, counts.n
   ), batch as (
     select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
