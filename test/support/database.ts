@@ -39,6 +39,11 @@ export async function openTestDatabase(): Promise<{
   const url = databaseUrlFor(name);
   const handle = await openDatabase({ kind: 'postgres', url, poolSize: 5 });
   await runMigrations(handle);
+  // Tests that hand the database to another process close their own pool early; closing a pool
+  // twice throws, and drop() must still drop the database then (it used to leak it).
+  const closePool = handle.close.bind(handle);
+  let closing: Promise<void> | undefined;
+  handle.close = () => (closing ??= closePool());
   return {
     handle,
     url,
