@@ -264,6 +264,15 @@ function postgresCpuSeconds(): Map<number, number> {
   return byPid;
 }
 
+/**
+ * CPU seconds the hypervisor gave to other guests while this VM's cores wanted to run ("steal",
+ * /proc/stat), summed over the cores: on a busy machine it shows up as stalls of every process.
+ */
+function stealSeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return Number(fields[8] ?? 0) / 100;
+}
+
 /** CPU PostgreSQL used between two readings (a process that ended in between is not counted). */
 function postgresCpuSince(start: Map<number, number>): number {
   let total = 0;
@@ -382,10 +391,23 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   let sent = 0;
   let expected = 0;
   const cpuStart = servers.map((server) => readProc(serverPid(server)).cpuSeconds);
-  const othersStart = { postgres: postgresCpuSeconds(), generator: process.cpuUsage() };
+  const othersStart = {
+    postgres: postgresCpuSeconds(),
+    generator: process.cpuUsage(),
+    steal: stealSeconds(),
+  };
   let peakRssKb = 0;
+  // Steal per second of the run, to line up with p99BySecond.
+  const stealBySecond: number[] = [];
+  let samples = 0;
+  let lastSteal = othersStart.steal;
   const sampler = setInterval(() => {
     for (const server of servers) peakRssKb = Math.max(peakRssKb, readProc(serverPid(server)).rssKb);
+    if (++samples % 4 === 0) {
+      const steal = stealSeconds();
+      stealBySecond.push(Math.round((steal - lastSteal) * 100));
+      lastSteal = steal;
+    }
   }, 250);
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -422,6 +444,7 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   const cpuEnd = servers.map((server) => readProc(serverPid(server)).cpuSeconds);
   const postgresSeconds = postgresCpuSince(othersStart.postgres);
   const generatorUsage = process.cpuUsage(othersStart.generator);
+  const stolen = stealSeconds() - othersStart.steal;
   for (const socket of receivers) socket.terminate();
   const elapsed = (drainEnd - start) / 1000;
   return {
@@ -448,6 +471,9 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
     // Of one core, over the run: the machine has two for all three.
     postgresCpuPercent: Math.round((postgresSeconds / elapsed) * 100),
     generatorCpuPercent: Math.round(((generatorUsage.user + generatorUsage.system) / 1e6 / elapsed) * 100),
+    // Of one core too: CPU time the host took from this VM's two cores during the run.
+    stealPercent: Math.round((stolen / elapsed) * 100),
+    stealBySecond,
     serverPeakRssMb: Math.round(peakRssKb / 1024),
     connectSeconds,
     machine: machine(),

@@ -76,17 +76,13 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
           and m.contexto_id = ch.contexto_id and m.status = 'ativo')
   ), counts as (
     select channel_id as id, count(*)::int as n from accepted group by channel_id
-  ), locked as (
-    -- Every writer locks channel rows in id order, so batches sharing channels wait for
-    -- each other instead of deadlocking. "= any(array(...))" keeps these two lookups index
-    -- probes: joined to the CTE instead, the planner hashes it against a scan of every channel.
-    select ch.id from ${chatChannels} ch
-    where ch.id = any(array(select id from counts)) and ch.deleted_at is null
-    order by ch.id for update of ch
   ), next as (
-    update ${chatChannels} ch set last_seq = ch.last_seq + counts.n
-    from counts where ch.id = any(array(select id from locked)) and ch.id = counts.id
-    returning ch.id, ch.last_seq, counts.n
+    -- The channels' next seqs, locked and taken in id order by one index probe each
+    -- (chat_take_seqs, migration 0001): inline, this join's plan hinged on table statistics.
+    select t.channel_id as id, t.last_seq, c.n from counts c
+    join chat_take_seqs(
+      (select array_agg(id order by id) from counts), (select array_agg(n order by id) from counts)
+    ) t on t.channel_id = c.id
   ), batch as (
     select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
   ), inserted as (
