@@ -36,14 +36,9 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
   beforeAll(async () => {
     t = await createTestApp();
     [alice, bob] = await Promise.all([t.createUser(), t.createUser()]);
-  });
-  afterAll(async () => t?.close());
-
-  it('reaches channel rows by primary key, never by scanning every channel', async () => {
     // Inline in the statement, the seq update was a join whose plan scanned every channel row,
     // twice per batch, on a table never analyzed (a fresh database, or autovacuum off).
-    const db = t.deps.database.db;
-    await db.insert(chatChannels).values(
+    await t.deps.database.db.insert(chatChannels).values(
       Array.from({ length: 1_000 }, (_, i) => ({
         id: newId(),
         contextoTipo: 'privado' as const,
@@ -54,6 +49,11 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
     for (let i = 0; i < 8; i++) {
       channels.push((await client.createChannel(alice, { participantes: [bob.id] })).id);
     }
+  });
+  afterAll(async () => t?.close());
+
+  it('reaches channel rows by primary key, never by scanning every channel', async () => {
+    const db = t.deps.database.db;
     const before = await db
       .select({ id: chatChannels.id, lastSeq: chatChannels.lastSeq })
       .from(chatChannels)
@@ -72,22 +72,7 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
       };
       const start = await counters();
       const seqs = await repository.insertWithEvents(
-        channels.map((channel) => {
-          const id = newId();
-          return {
-            message: {
-              id,
-              channelId: channel,
-              remetenteId: bob.id,
-              tipo: 'text' as const,
-              conteudo: 'hi',
-              createdAt: new Date(),
-            },
-            senderIsStaff: false,
-            eventId: newId(),
-            payload: { id, conteudo: 'hi' },
-          };
-        }),
+        channels.map((channel) => write(channel)),
         tx,
       );
       expect(seqs).toEqual(expected);
