@@ -36,8 +36,7 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
   beforeAll(async () => {
     t = await createTestApp();
     [alice, bob] = await Promise.all([t.createUser(), t.createUser()]);
-    // Inline in the statement, the seq update was a join whose plan scanned every channel row,
-    // twice per batch, on a table never analyzed (a fresh database, or autovacuum off).
+    // As many channels as the benchmark's, never analyzed (a fresh database, or autovacuum off).
     await t.deps.database.db.insert(chatChannels).values(
       Array.from({ length: 1_000 }, (_, i) => ({
         id: newId(),
@@ -53,6 +52,8 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
   afterAll(async () => t?.close());
 
   it('reaches channel rows by primary key, never by scanning every channel', async () => {
+    // Inline in the statement, the seq update was a join whose plan scanned every channel row,
+    // twice per batch, on such a table (this test counted 2 sequential scans then).
     const db = t.deps.database.db;
     const before = await db
       .select({ id: chatChannels.id, lastSeq: chatChannels.lastSeq })
@@ -89,7 +90,7 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
   it('concurrent group writes over the same channels, in any order, neither deadlock nor leave gaps', async () => {
     const db = t.deps.database.db;
     const repository = createMessagesRepository({ db });
-    // Each batch names six of the channels in its own shuffled order, several messages per channel.
+    // Each batch has twelve messages over the channels in an order of its own, some channels twice.
     const batches = Array.from({ length: 24 }, (_, b) =>
       [...channels, ...channels]
         .map((channel, i) => ({ channel, key: (i * 7 + b * 13) % 16 }))
@@ -125,13 +126,13 @@ describe.skipIf(skipDatabaseTests)('the group write on a channels table without 
           if (Date.now() > deadline) throw new Error('the batch never waited for the held channel');
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
-        const low_lock = await holder
+        const lowLock = await holder
           .query('select 1 from chat_channels where id = $1 for update nowait', [low])
           .then(
             () => 'free',
             (error: { code?: string }) => error.code,
           );
-        expect(low_lock).toBe('55P03'); // lock_not_available: the batch already holds it
+        expect(lowLock).toBe('55P03'); // lock_not_available: the batch already holds it
         await holder.query('rollback');
         const seqs = await written;
         expect(seqs.every((seq) => typeof seq === 'number')).toBe(true);
