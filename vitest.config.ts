@@ -9,6 +9,7 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'node_modules/**'],
+          setupFiles: ['test/support/setup-temp-dirs.ts'],
         },
       },
       {
@@ -17,6 +18,7 @@ export default defineConfig({
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           env: { TEST_DB: 'pglite' },
           globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/support/setup-temp-dirs.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -27,7 +29,7 @@ export default defineConfig({
           include: ['src/**/*.int.test.ts', 'test/**/*.int.test.ts'],
           env: { TEST_DB: 'postgres' },
           globalSetup: ['test/support/global-setup.ts'],
-
+          setupFiles: ['test/support/setup-temp-dirs.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -9,7 +9,7 @@
 // appended to bench/RESULTS.md with --record.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -129,7 +129,7 @@ async function main() {
   await admin.query(`create database ${dbName}`);
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
-  const servers: Array<{ child: ChildProcess; port: number }> = [];
+  const servers: Array<{ child: ChildProcess; port: number; dataDir: string }> = [];
   const prefix = `hubx-bench-${randomBytes(4).toString('hex')}:`;
   try {
     for (let node = 0; node < scenario.nodes; node++) {
@@ -160,6 +160,7 @@ async function main() {
           }),
       ),
     );
+    for (const server of servers) rmSync(server.dataDir, { recursive: true, force: true });
     await admin.query(`drop database if exists ${dbName} with (force)`);
     await admin.end();
   }
@@ -175,18 +176,21 @@ function startScriptFlags(): string[] {
   return scripts.start!.split(' ').filter((arg) => arg.startsWith('--max-'));
 }
 
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+async function startServer(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; dataDir: string }> {
   const profile = [
     ...startScriptFlags(),
     ...(process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
       : (process.env.BENCH_NODE_ARGS?.split(' ') ?? [])),
   ];
-  return startApiProcess(
+  const dataDir = mkdtempSync(join(tmpdir(), 'hubx-bench-'));
+  const server = await startApiProcess(
     {
       NODE_ENV: 'production',
       JWT_SECRET,
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-bench-')),
+      DATA_DIR: dataDir,
       DATABASE_POOL_SIZE: '20',
       CHAT_SEND_RATE_LIMIT: '0',
       WS_FRAME_RATE_LIMIT: '0',
@@ -196,6 +200,7 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
     },
     { prefix: ['taskset', '-c', '0'], nodeArgs: profile, echoLog: Boolean(process.env.BENCH_SERVER_LOG) },
   );
+  return { ...server, dataDir };
 }
 
 type Setup = { channels: Array<{ id: string; members: Array<{ id: string; token: string }> }> };

@@ -1,9 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +13,7 @@ import {
   type Frame,
   type WsClient,
 } from './support/ws.js';
+import { makeTempDir } from './support/temp-dirs.js';
 
 // Several API processes on one PostgreSQL database and one Redis, as in production: whichever node a
 // message is sent to, every socket on every node gets every event once and in order, and nothing is
@@ -89,7 +87,7 @@ async function startNode(name: string, env: Record<string, string>): Promise<Api
     WS_FRAME_RATE_LIMIT: '0',
     MIGRATE_ON_START: 'true',
     JWT_SECRET,
-    DATA_DIR: mkdtempSync(join(tmpdir(), `hubx-node-${name}-`)),
+    DATA_DIR: makeTempDir(`hubx-node-${name}-`),
     ...env,
   });
   const [, port] = await waitForOutput(

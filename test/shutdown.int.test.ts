@@ -1,20 +1,18 @@
-import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiProcess } from './support/api-process.js';
 import { openTestDatabase } from './support/database.js';
 import { skipDatabaseTests } from './support/database.js';
 import { ADMIN_DATABASE_URL } from './support/global-setup.js';
+import { makeTempDir } from './support/temp-dirs.js';
 
 describe.skipIf(skipDatabaseTests)('graceful shutdown on SIGTERM', () => {
   let database: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'hubx-shutdown-'));
+    const dataDir = makeTempDir('hubx-shutdown-');
     env = { DATA_DIR: dataDir, JWT_SECRET: 'shutdown-test-secret-0123456789abcdef' };
     if (process.env.TEST_DB === 'postgres') {
       database = await openTestDatabase();

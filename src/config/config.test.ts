@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
+import { makeTempDir } from '../../test/support/temp-dirs.js';
 
-const dataDir = () => mkdtempSync(join(tmpdir(), 'hubx-config-'));
+const dataDir = () => makeTempDir('hubx-config-');
 
 describe('loadConfig', () => {
   it('gives the embedded defaults with no environment at all, keeping a generated secret in DATA_DIR', () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp } from '../../src/app/build-app.js';
@@ -10,6 +7,7 @@ import { hashPassword } from '../../src/modules/auth/auth.passwords.js';
 import type { AuthUser } from '../../src/modules/auth/auth.service.js';
 import { newId } from '../../src/shared/ids.js';
 import { openTestDatabase } from './database.js';
+import { makeTempDir } from './temp-dirs.js';
 
 export const TEST_PASSWORD = 'correct-horse-battery';
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -41,7 +39,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_SECRET: TEST_JWT_SECRET,
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-test-')),
+    DATA_DIR: makeTempDir('hubx-test-'),
     ALLOWED_ORIGINS: ALLOWED_ORIGIN,
     // Tests send faster than a person; the limiter has tests of its own.
     CHAT_SEND_RATE_LIMIT: '0',

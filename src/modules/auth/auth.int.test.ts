@@ -1,8 +1,5 @@
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import {
   SignJWT,
@@ -28,6 +25,7 @@ import { buildApp } from '../../app/build-app.js';
 import { createDependencies, type Dependencies } from '../../app/dependencies.js';
 import { loadConfig } from '../../config/config.js';
 import { createLogger } from '../../platform/logger/logger.js';
+import { makeTempDir } from '../../../test/support/temp-dirs.js';
 
 const EVIL_ORIGIN = 'https://evil.example';
 const PLATFORM_ISSUER = 'https://platform.hubx.test';
@@ -846,7 +844,7 @@ describe.skipIf(skipDatabaseTests)('auth secrets never reach the logs', () => {
       NODE_ENV: 'test',
       LOG_LEVEL: 'debug',
       JWT_SECRET: TEST_JWT_SECRET,
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'hubx-test-')),
+      DATA_DIR: makeTempDir('hubx-test-'),
       ALLOWED_ORIGINS: ALLOWED_ORIGIN,
     });
     // The service's own logger (its redaction and serializers are what is under test), with its
