@@ -186,21 +186,27 @@ async function startServer(
       : (process.env.BENCH_NODE_ARGS?.split(' ') ?? [])),
   ];
   const dataDir = mkdtempSync(join(tmpdir(), 'hubx-bench-'));
-  const server = await startApiProcess(
-    {
-      NODE_ENV: 'production',
-      JWT_SECRET,
-      DATA_DIR: dataDir,
-      DATABASE_POOL_SIZE: '20',
-      CHAT_SEND_RATE_LIMIT: '0',
-      WS_FRAME_RATE_LIMIT: '0',
-      WS_MAX_CONNECTIONS_PER_USER: '10000',
-      WS_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
-      ...env,
-    },
-    { prefix: ['taskset', '-c', '0'], nodeArgs: profile, echoLog: Boolean(process.env.BENCH_SERVER_LOG) },
-  );
-  return { ...server, dataDir };
+  try {
+    const server = await startApiProcess(
+      {
+        NODE_ENV: 'production',
+        JWT_SECRET,
+        DATA_DIR: dataDir,
+        DATABASE_POOL_SIZE: '20',
+        CHAT_SEND_RATE_LIMIT: '0',
+        WS_FRAME_RATE_LIMIT: '0',
+        WS_MAX_CONNECTIONS_PER_USER: '10000',
+        WS_MAX_BUFFERED_BYTES: String(16 * 1024 * 1024),
+        ...env,
+      },
+      { prefix: ['taskset', '-c', '0'], nodeArgs: profile, echoLog: Boolean(process.env.BENCH_SERVER_LOG) },
+    );
+    return { ...server, dataDir };
+  } catch (error) {
+    // A server that never started is not in the caller's list, so its folder goes here.
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 type Setup = { channels: Array<{ id: string; members: Array<{ id: string; token: string }> }> };
