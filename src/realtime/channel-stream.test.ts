@@ -62,10 +62,11 @@ function createRecordingConnection() {
   };
 }
 
-/** Lets the memory bus deliver (microtasks) and pending promise callbacks run. */
+/** Lets the memory bus and the stream deliver (check phases) and pending promise callbacks run. */
 const flush = async () => {
   for (let i = 0; i < 5; i += 1) await Promise.resolve();
   await vi.advanceTimersByTimeAsync(0);
+  for (let i = 0; i < 2; i += 1) await new Promise((resolve) => setImmediate(resolve));
 };
 
 describe('ChannelStream', () => {
@@ -268,6 +269,7 @@ describe('ChannelStream', () => {
     expect(socket.seqs()).toEqual([]);
 
     await stream.fillGap();
+    await flush();
     expect(socket.seqs()).toEqual([2, 3]);
     expect(stream.position).toBe(3);
 
@@ -278,6 +280,7 @@ describe('ChannelStream', () => {
 
     // Nothing missing: a fill delivers nothing.
     await stream.fillGap();
+    await flush();
     expect(socket.seqs()).toEqual([2, 3]);
   });
 
@@ -287,6 +290,7 @@ describe('ChannelStream', () => {
     const backlog = Array.from({ length: 1_203 }, (_, i) => event(i + 1));
     log.append(...backlog);
     await streams[0]!.fillGap();
+    await flush();
     expect(socket.seqs()).toEqual(backlog.map((e) => e.seq));
     expect(log.calls.length).toBeGreaterThanOrEqual(3);
   });
@@ -295,6 +299,7 @@ describe('ChannelStream', () => {
     const log = createFakeLog([event(1)]);
     const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
     await stream.fillGap();
+    await flush();
     expect(log.calls).toEqual([]);
   });
 
@@ -408,6 +413,7 @@ describe('ChannelStream feeding a real Connection', () => {
   });
   afterEach(() => {
     vi.useRealTimers();
+    vi.restoreAllMocks();
   });
 
   it('a socket replaying its backlog gets the backlog, then queued live events, each once and in order', async () => {
@@ -456,6 +462,99 @@ describe('ChannelStream feeding a real Connection', () => {
     await commitAndPublishTo(bus, log, hidden);
     expect((JSON.parse(member.sent[0]!) as StreamEvent).payload?.conteudo).toBe('');
     expect((JSON.parse(staff.sent[0]!) as StreamEvent).payload?.conteudo).toBe('segredo');
+    await stream.stop();
+  });
+
+  /**
+   * A socket whose raw TCP side counts writes: frames sent while corked leave in one write. Each
+   * send costs `sendMs` of the (mocked) clock the bus slices its deliveries by, as a fan-out to
+   * many sockets would.
+   */
+  function createCountingSocket(sendMs = 0) {
+    const writes: string[][] = [];
+    let corks = 0;
+    let corked: string[] = [];
+    const socket = {
+      OPEN: 1,
+      readyState: 1,
+      bufferedAmount: 0,
+      send: (bytes: Buffer) => {
+        clock += sendMs;
+        if (corks > 0) corked.push(bytes.toString('utf8'));
+        else writes.push([bytes.toString('utf8')]);
+      },
+      close: () => {
+        socket.readyState = 2;
+      },
+      terminate: () => undefined,
+      _socket: {
+        cork: () => {
+          corks += 1;
+        },
+        uncork: () => {
+          corks -= 1;
+          if (corks === 0 && corked.length > 0) {
+            writes.push(corked);
+            corked = [];
+          }
+        },
+      },
+    };
+    const seqsOf = (write: string[]) => write.map((text) => (JSON.parse(text) as StreamEvent).seq);
+    return { socket: socket as unknown as WebSocket, writes, writeSeqs: () => writes.map(seqsOf) };
+  }
+
+  let clock = 0;
+
+  it('a burst of events (one group write) reaches each socket in one write, even when its fan-out outlasts a bus slice', async () => {
+    // Without the stream's own batching, the bus would end its 2 ms slice after the first event's
+    // fan-out, and each event would leave in a write of its own.
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const bus = createMemoryBus();
+    const log = createFakeLog();
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    await stream.start(TOPIC);
+    const fakes = [createCountingSocket(1.5), createCountingSocket(1.5)];
+    for (const fake of fakes) {
+      const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
+      connection.release();
+      stream.connections.add(connection);
+    }
+    await commitAndPublishTo(bus, log, event(1), event(2), event(3));
+    await commitAndPublishTo(bus, log, event(4));
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1, 2, 3], [4]]);
+    await stream.stop();
+  });
+
+  it('a removal inside a burst cuts the socket before anything that came after it', async () => {
+    const bus = createMemoryBus();
+    const log = createFakeLog();
+    const connections: Connection[] = [];
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, {
+      gapWaitMs: GAP_WAIT_MS,
+      // What the gateway does with a removal: it closes the removed user's sockets.
+      onEvent: (e) => {
+        if (e.type === 'chat.participant') connections[0]!.close(4403, 'access revoked');
+      },
+    });
+    await stream.start(TOPIC);
+    const removed = createCountingSocket();
+    const staying = createCountingSocket();
+    for (const fake of [removed, staying]) {
+      const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
+      connection.release();
+      stream.connections.add(connection);
+      connections.push(connection);
+    }
+    await commitAndPublishTo(
+      bus,
+      log,
+      event(1),
+      event(2, { type: 'chat.participant', payload: { action: 'removed', user: { id: 'u1' } } }),
+      event(3),
+    );
+    expect(removed.writeSeqs()).toEqual([[1, 2]]);
+    expect(staying.writeSeqs()).toEqual([[1, 2, 3]]);
     await stream.stop();
   });
 

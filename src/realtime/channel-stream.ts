@@ -84,6 +84,7 @@ export class ChannelStream {
   async stop(): Promise<void> {
     clearTimeout(this.gapTimer);
     this.pending.clear();
+    this.outbox = [];
     await this.unsubscribe?.();
   }
 
@@ -138,10 +139,28 @@ export class ChannelStream {
     this.emit(event, encodeEvent(event, bytes));
   }
 
+  /**
+   * Events go to the sockets at the next check phase, all that arrived by then together: each
+   * socket coalesces one tick's frames into one write, so under load (a group write of many
+   * messages, a burst from Redis) a socket gets one write per batch instead of one per event.
+   * Events are still handed out one after the other, so a removal closes a socket before it is
+   * given anything that came after it.
+   */
   private emit(event: StreamEvent, encoded: EncodedEvent): void {
-    for (const connection of this.connections) connection.deliver(encoded);
-    this.options.onEvent?.(event);
+    this.outbox.push({ event, encoded });
+    if (this.outbox.length === 1) setImmediate(this.flushOutbox);
   }
+
+  private outbox: Array<{ event: StreamEvent; encoded: EncodedEvent }> = [];
+
+  private readonly flushOutbox = (): void => {
+    const batch = this.outbox;
+    this.outbox = [];
+    for (const { event, encoded } of batch) {
+      for (const connection of this.connections) connection.deliver(encoded);
+      this.options.onEvent?.(event);
+    }
+  };
 
   /** Reads what is missing from the log (also used after a Redis reconnection). */
   async fillGap(): Promise<void> {
