@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
@@ -90,6 +91,7 @@ const SENDERS_PER_CHANNEL_MAX = 100;
 const MESSAGE_PREFIX = Buffer.from('{"type":"chat.message","seq":');
 const CONTENT_KEY = Buffer.from('"conteudo":"');
 const ERROR_PREFIX = Buffer.from('{"type":"error"');
+const ACK_PREFIX = Buffer.from('{"type":"ack","client_id":"b');
 
 const startsWith = (data: Buffer, prefix: Buffer) =>
   data.length >= prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
@@ -306,7 +308,9 @@ async function withRetries<T>(open: () => Promise<T>): Promise<T> {
 }
 
 async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: number }>) {
-  const histogram = buildHistogram();
+  const ackHistogram = buildHistogram();
+  // The generator's own stalls are part of every latency it measures.
+  const generatorLoop = monitorEventLoopDelay({ resolution: 5 });
   const before = servers.map((server) => readProc(serverPid(server)));
   const receivers: LeanSocket[] = [];
   let delivered = 0;
@@ -330,25 +334,32 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
         // Parse only what is measured, straight from the bytes: a full JSON.parse of every frame
         // would make this single-core generator the bottleneck long before the server.
         let lastSeq = 0;
-        const onText = (data: Buffer) => {
+        const onText = (data: Buffer, now: number) => {
           if (!startsWith(data, MESSAGE_PREFIX)) {
             if (startsWith(data, ERROR_PREFIX)) senderErrors += 1;
+            else if (startsWith(data, ACK_PREFIX)) {
+              // The ack of send n: how long the write path took, without the fan-out.
+              const scheduled = runStart + readNumber(data, ACK_PREFIX.length) * (1000 / scenario.rate);
+              if (scheduled >= measureFrom)
+                ackHistogram.recordValue(Math.max(1, Math.round(now - scheduled)));
+            }
             return;
           }
-          const now = performance.timeOrigin + performance.now();
-          const seqStart = MESSAGE_PREFIX.length;
-          const seq = Number(data.toString('latin1', seqStart, data.indexOf(44, seqStart)));
+          const seq = readNumber(data, MESSAGE_PREFIX.length);
           if (seq <= lastSeq) {
             duplicated += 1;
             return;
           }
           lastSeq = seq;
           delivered += 1;
-          const at = data.indexOf(CONTENT_KEY, seqStart) + CONTENT_KEY.length;
-          const scheduled = Number(data.toString('latin1', at, data.indexOf(32, at)));
-          const latency = Math.max(1, Math.round(now - scheduled));
-          if (scheduled >= measureFrom) histogram.recordValue(latency);
-          (perSecond[Math.floor((scheduled - runStart) / 1000)] ??= buildHistogram()).recordValue(latency);
+          const scheduled = readNumber(
+            data,
+            data.indexOf(CONTENT_KEY, MESSAGE_PREFIX.length) + CONTENT_KEY.length,
+          );
+          // One histogram per second of scheduled send time; the timed seconds are summed at the end.
+          (perSecond[Math.floor((scheduled - runStart) / 1000)] ??= buildHistogram()).recordValue(
+            Math.max(1, Math.round(now - scheduled)),
+          );
         };
         const socket = await withRetries(() =>
           openLeanSocket(`ws://127.0.0.1:${server.port}/ws/chat/${channel.id}/`, member.token, {
@@ -412,6 +423,7 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   const stealBySecond: number[] = [];
   let samples = 0;
   let lastSteal = othersStart.steal;
+  generatorLoop.enable();
   const sampler = setInterval(() => {
     for (const server of servers) peakRssKb = Math.max(peakRssKb, readProc(serverPid(server)).rssKb);
     if (++samples % 4 === 0) {
@@ -452,12 +464,17 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
   }
   const drainEnd = performance.timeOrigin + performance.now();
   clearInterval(sampler);
+  generatorLoop.disable();
   const cpuEnd = servers.map((server) => readProc(serverPid(server)).cpuSeconds);
   const postgresSeconds = postgresCpuSince(othersStart.postgres);
   const generatorUsage = process.cpuUsage(othersStart.generator);
   const stolen = stealSeconds() - othersStart.steal;
   for (const socket of receivers) socket.terminate();
   const elapsed = (drainEnd - start) / 1000;
+  const histogram = buildHistogram();
+  perSecond.forEach((second, index) => {
+    if (index >= warmupSeconds) histogram.add(second);
+  });
   return {
     messagesSent: sent,
     achievedSendRate: Math.round(sent / ((sendEnd - start) / 1000)),
@@ -474,6 +491,18 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       p99: histogram.getValueAtPercentile(99),
       max: histogram.maxValue,
     },
+    // Scheduled send time to the sender's ack (after the warm-up): the write path alone.
+    ackLatencyMs: {
+      p50: ackHistogram.getValueAtPercentile(50),
+      p99: ackHistogram.getValueAtPercentile(99),
+      max: ackHistogram.maxValue,
+    },
+    // How late the generator's own event loop ran (ms): a stall here delays every receipt it times.
+    generatorLoopDelayMs: {
+      p50: Math.round(generatorLoop.percentile(50) / 1e6),
+      p99: Math.round(generatorLoop.percentile(99) / 1e6),
+      max: Math.round(generatorLoop.max / 1e6),
+    },
     warmupSeconds,
     // Wall-clock start of the timed sends (second 0 of p99BySecond), to line up with other logs.
     sendsStartedAt: new Date(runStart).toISOString(),
@@ -489,6 +518,21 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
     connectSeconds,
     machine: machine(),
   };
+}
+
+/** A decimal number (digits, optionally a fraction) straight from the bytes at `at`. */
+function readNumber(data: Buffer, at: number): number {
+  let value = 0;
+  let index = at;
+  for (let byte = data[index]!; byte >= 48 && byte <= 57; byte = data[++index]!)
+    value = value * 10 + byte - 48;
+  if (data[index] !== 46) return value;
+  let scale = 1;
+  for (let byte = data[++index]!; byte >= 48 && byte <= 57; byte = data[++index]!) {
+    scale /= 10;
+    value += (byte - 48) * scale;
+  }
+  return value;
 }
 
 function buildHistogram() {

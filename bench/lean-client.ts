@@ -1,93 +1,129 @@
 // A minimal WebSocket client (RFC 6455) for the load generator. One generator process reads every
 // delivery of a benchmark (130k frames/s in the 100-member channel), and with the `ws` client its
-// own parsing saturated its core, so its queueing showed up as server latency. This client parses
-// frames straight from the TCP chunks, hands text payloads to one callback without copying,
-// answers pings and close frames, sends masked text frames, and does nothing else.
+// own parsing saturated its core, so its queueing showed up as server latency. This client does
+// the upgrade itself over a plain TCP socket whose reads land in one shared buffer (`onread`: no
+// stream machinery and no allocation per read), parses frames straight from it, hands text
+// payloads to one callback without copying (valid only during the call), answers pings and close
+// frames, sends masked text frames, and does nothing else.
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { request } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect } from 'node:net';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const HEADER_END = Buffer.from('\r\n\r\n');
 
 export type LeanSocket = { send(text: string): void; terminate(): void; closeCode(): number | undefined };
+
+// Every socket reads into this buffer; a read is parsed before the next one can land.
+const readBuffer = Buffer.alloc(256 * 1024);
 
 /** Connects and upgrades; rejects with the HTTP status when the server refuses. */
 export function openLeanSocket(
   url: string,
   token: string,
-  handlers: { onText?: (payload: Buffer) => void; onClose?: (code: number) => void },
+  handlers: { onText?: (payload: Buffer, now: number) => void; onClose?: (code: number) => void },
 ): Promise<LeanSocket> {
   const target = new URL(url);
   const key = randomBytes(16).toString('base64');
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: target.hostname,
-      port: target.port,
-      path: `${target.pathname}${target.search}`,
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': key,
-        authorization: `Bearer ${token}`,
-      },
-    });
-    req.once('response', (response) => {
-      response.resume();
-      reject(new Error(`upgrade ${response.statusCode}`));
-    });
-    req.once('error', reject);
-    req.once('upgrade', (response, socket: Socket, head: Buffer) => {
-      const expected = createHash('sha1').update(`${key}${GUID}`).digest('base64');
-      if (response.headers['sec-websocket-accept'] !== expected) {
-        socket.destroy();
-        reject(new Error('bad Sec-WebSocket-Accept'));
+    let code: number | undefined;
+    let pending: Buffer | undefined;
+    let upgraded = false;
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      reject(error);
+    };
+
+    const onFrames = (data: Buffer) => {
+      const now = performance.timeOrigin + performance.now();
+      let offset = 0;
+      while (data.length - offset >= 2) {
+        const opcode = data[offset]! & 0x0f;
+        let length = data[offset + 1]! & 0x7f;
+        let header = 2;
+        if (length === 126) {
+          if (data.length - offset < 4) break;
+          length = data.readUInt16BE(offset + 2);
+          header = 4;
+        } else if (length === 127) {
+          if (data.length - offset < 10) break;
+          length = Number(data.readBigUInt64BE(offset + 2));
+          header = 10;
+        }
+        if (data.length - offset < header + length) break;
+        const payload = data.subarray(offset + header, offset + header + length);
+        offset += header + length;
+        // The server never fragments its frames (each event is one frame), so FIN is not tracked.
+        if (opcode === 0x1) handlers.onText?.(payload, now);
+        else if (opcode === 0x9) socket.write(clientFrame(0xa, payload));
+        else if (opcode === 0x8) {
+          code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+          socket.end(clientFrame(0x8, payload.subarray(0, 2)));
+        }
+      }
+      // What is left belongs to the next read, and the shared buffer will be overwritten.
+      if (offset < data.length) pending = Buffer.from(data.subarray(offset));
+    };
+
+    /** The upgrade response: the status line and the accept header, then frames may follow. */
+    const onHandshake = (data: Buffer) => {
+      const end = data.indexOf(HEADER_END);
+      if (end < 0) {
+        if (data.length > 16 * 1024) fail(new Error('upgrade response too long'));
+        else pending = Buffer.from(data);
         return;
       }
-      socket.setNoDelay(true);
-      let code: number | undefined;
-      let pending: Buffer | undefined;
-      const onData = (chunk: Buffer) => {
-        const data = pending ? Buffer.concat([pending, chunk]) : chunk;
-        pending = undefined;
-        let offset = 0;
-        while (data.length - offset >= 2) {
-          const opcode = data[offset]! & 0x0f;
-          let length = data[offset + 1]! & 0x7f;
-          let header = 2;
-          if (length === 126) {
-            if (data.length - offset < 4) break;
-            length = data.readUInt16BE(offset + 2);
-            header = 4;
-          } else if (length === 127) {
-            if (data.length - offset < 10) break;
-            length = Number(data.readBigUInt64BE(offset + 2));
-            header = 10;
-          }
-          if (data.length - offset < header + length) break;
-          const payload = data.subarray(offset + header, offset + header + length);
-          offset += header + length;
-          // The server never fragments its frames (each event is one frame), so FIN is not tracked.
-          if (opcode === 0x1) handlers.onText?.(payload);
-          else if (opcode === 0x9) socket.write(clientFrame(0xa, payload));
-          else if (opcode === 0x8) {
-            code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-            socket.end(clientFrame(0x8, payload.subarray(0, 2)));
-          }
-        }
-        if (offset < data.length) pending = Buffer.from(data.subarray(offset));
-      };
-      socket.on('data', onData);
-      socket.on('error', () => undefined);
-      socket.once('close', () => handlers.onClose?.(code ?? 1006));
-      if (head.length > 0) onData(head);
+      const head = data.toString('latin1', 0, end);
+      const status = Number(head.slice(9, 12));
+      if (status !== 101) {
+        fail(new Error(`upgrade ${status}`));
+        return;
+      }
+      const accept = /\r\nsec-websocket-accept: *([^\r]*)/i.exec(head)?.[1];
+      if (accept !== createHash('sha1').update(`${key}${GUID}`).digest('base64')) {
+        fail(new Error('bad Sec-WebSocket-Accept'));
+        return;
+      }
+      upgraded = true;
+      settled = true;
       resolve({
         send: (text) => socket.write(clientFrame(0x1, Buffer.from(text))),
         terminate: () => socket.destroy(),
         closeCode: () => code,
       });
+      if (end + HEADER_END.length < data.length) onFrames(data.subarray(end + HEADER_END.length));
+    };
+
+    const socket = connect({
+      host: target.hostname,
+      port: Number(target.port),
+      noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (bytes: number, buffer: Uint8Array) => {
+          const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+          const data = pending ? Buffer.concat([pending, chunk]) : chunk;
+          pending = undefined;
+          if (upgraded) onFrames(data);
+          else onHandshake(data);
+          return true;
+        },
+      },
     });
-    req.end();
+    socket.once('connect', () => {
+      socket.write(
+        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+      );
+    });
+    socket.on('error', (error) => fail(error));
+    socket.once('close', () => {
+      if (upgraded) handlers.onClose?.(code ?? 1006);
+      else fail(new Error('closed before the upgrade'));
+    });
   });
 }
 

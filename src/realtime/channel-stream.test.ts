@@ -505,47 +505,68 @@ describe('ChannelStream feeding a real Connection', () => {
   }
 
   let clock = 0;
+  // As many sockets as make a stream hand out its events in batches (a channel with many members
+  // on this node); fewer get each event at once.
+  const MANY = 64;
 
-  it('a burst of events (one group write) reaches each socket in one write, even when its fan-out outlasts a bus slice', async () => {
-    // Without the stream's own batching, the bus would end its 2 ms slice after the first event's
-    // fan-out, and each event would leave in a write of its own.
+  async function startLargeStream(sendMs: number, onEvent?: (e: StreamEvent) => void) {
     vi.spyOn(performance, 'now').mockImplementation(() => clock);
     const bus = createMemoryBus();
     const log = createFakeLog();
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS, onEvent });
     await stream.start(TOPIC);
-    const fakes = [createCountingSocket(1.5), createCountingSocket(1.5)];
-    for (const fake of fakes) {
+    const fakes = Array.from({ length: MANY }, () => createCountingSocket(sendMs));
+    const connections = fakes.map((fake) => {
       const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
       connection.release();
       stream.connections.add(connection);
-    }
+      return connection;
+    });
+    return { bus, log, stream, fakes, connections };
+  }
+
+  it('a burst of events (one group write) reaches each socket in one write, even when its fan-out outlasts a bus slice', async () => {
+    // 64 sockets at 0.05 ms a send: 3.2 ms an event. Without the stream's own batching the bus
+    // would end its 2 ms slice after the first event, and each event would leave in its own write.
+    const { bus, log, stream, fakes } = await startLargeStream(0.05);
     await commitAndPublishTo(bus, log, event(1), event(2), event(3));
+    clock += 1_000;
     await commitAndPublishTo(bus, log, event(4));
     for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1, 2, 3], [4]]);
     await stream.stop();
   });
 
+  it('paces a costly fan-out: what arrives soon after one waits, then leaves in one write; at rest nothing waits', async () => {
+    // 64 sockets at 0.5 ms a send: the first fan-out costs 32 ms, so the next waits ≈ 29 ms.
+    const { bus, log, stream, fakes } = await startLargeStream(0.5);
+    await commitAndPublishTo(bus, log, event(1));
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1]]);
+
+    await commitAndPublishTo(bus, log, event(2), event(3));
+    await vi.advanceTimersByTimeAsync(20);
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1]]);
+    await vi.advanceTimersByTimeAsync(10);
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1], [2, 3]]);
+
+    // That fan-out cost 64 ms, but a wait never exceeds 40 ms.
+    await commitAndPublishTo(bus, log, event(4));
+    await vi.advanceTimersByTimeAsync(40);
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1], [2, 3], [4]]);
+
+    // Long after the last fan-out, an event goes out at the next check phase.
+    clock += 1_000;
+    await commitAndPublishTo(bus, log, event(5));
+    for (const fake of fakes) expect(fake.writeSeqs()).toEqual([[1], [2, 3], [4], [5]]);
+    await stream.stop();
+  });
+
   it('a removal inside a burst cuts the socket before anything that came after it', async () => {
-    const bus = createMemoryBus();
-    const log = createFakeLog();
-    const connections: Connection[] = [];
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, {
-      gapWaitMs: GAP_WAIT_MS,
-      // What the gateway does with a removal: it closes the removed user's sockets.
-      onEvent: (e) => {
-        if (e.type === 'chat.participant') connections[0]!.close(4403, 'access revoked');
-      },
+    const removed: { connection?: Connection } = {};
+    // What the gateway does with a removal: it closes the removed user's sockets.
+    const { bus, log, stream, fakes, connections } = await startLargeStream(0, (e) => {
+      if (e.type === 'chat.participant') removed.connection!.close(4403, 'access revoked');
     });
-    await stream.start(TOPIC);
-    const removed = createCountingSocket();
-    const staying = createCountingSocket();
-    for (const fake of [removed, staying]) {
-      const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
-      connection.release();
-      stream.connections.add(connection);
-      connections.push(connection);
-    }
+    removed.connection = connections[0];
     await commitAndPublishTo(
       bus,
       log,
@@ -553,8 +574,8 @@ describe('ChannelStream feeding a real Connection', () => {
       event(2, { type: 'chat.participant', payload: { action: 'removed', user: { id: 'u1' } } }),
       event(3),
     );
-    expect(removed.writeSeqs()).toEqual([[1, 2]]);
-    expect(staying.writeSeqs()).toEqual([[1, 2, 3]]);
+    expect(fakes[0]!.writeSeqs()).toEqual([[1, 2]]);
+    for (const fake of fakes.slice(1)) expect(fake.writeSeqs()).toEqual([[1, 2, 3]]);
     await stream.stop();
   });
 

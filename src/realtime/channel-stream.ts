@@ -23,6 +23,12 @@ export type StreamOptions = {
 };
 
 const FILL_BATCH = 500;
+/** Streams with at least this many local sockets hand out their events in batches (see emit). */
+const BATCHED_FAN_OUT_MIN_SOCKETS = 64;
+/** A stream waits this many times its recent fan-out cost between two fan-outs (see emit). */
+const FLUSH_PACING = 3;
+/** The longest a batch waits for pacing. */
+const FLUSH_GAP_MAX_MS = 40;
 
 /** Encodes an event once for every socket (and once more, redacted, when it hides content). */
 export function encodeEvent(
@@ -85,6 +91,7 @@ export class ChannelStream {
     clearTimeout(this.gapTimer);
     this.pending.clear();
     this.outbox = [];
+    clearTimeout(this.flushTimer);
     await this.unsubscribe?.();
   }
 
@@ -140,26 +147,52 @@ export class ChannelStream {
   }
 
   /**
-   * Events go to the sockets at the next check phase, all that arrived by then together: each
-   * socket coalesces one tick's frames into one write, so under load (a group write of many
-   * messages, a burst from Redis) a socket gets one write per batch instead of one per event.
-   * Events are still handed out one after the other, so a removal closes a socket before it is
-   * given anything that came after it.
+   * A channel with many sockets on this node gets its events in batches: each socket coalesces
+   * one tick's frames into one write, so it gets one write per batch instead of one per event (a
+   * write costs far more than the bytes it carries). A batch leaves at the next check phase, or,
+   * when the stream's last fan-outs were costly, once FLUSH_PACING times their cost has passed
+   * since the last one: a large channel under load gets fewer, fuller writes and leaves the event
+   * loop free to read, and one at rest waits for nothing. A channel with few sockets delivers at
+   * once: its fan-out is cheap, and the bus's slice already coalesces what arrives together.
+   * Events are handed out one after the other either way, so a removal closes a socket before it
+   * is given anything that came after it.
    */
   private emit(event: StreamEvent, encoded: EncodedEvent): void {
+    if (this.outbox.length === 0 && this.connections.size < BATCHED_FAN_OUT_MIN_SOCKETS) {
+      this.handOut(event, encoded);
+      return;
+    }
     this.outbox.push({ event, encoded });
-    if (this.outbox.length === 1) setImmediate(this.flushOutbox);
+    if (this.outbox.length > 1) return;
+    const wait = this.nextFlushAt - performance.now();
+    if (wait >= 1) this.flushTimer = setTimeout(this.flushOutbox, wait);
+    else setImmediate(this.flushOutbox);
+  }
+
+  private handOut(event: StreamEvent, encoded: EncodedEvent): void {
+    for (const connection of this.connections) connection.deliver(encoded);
+    this.options.onEvent?.(event);
   }
 
   private outbox: Array<{ event: StreamEvent; encoded: EncodedEvent }> = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Moving average of a fan-out's cost in ms, socket writes included. */
+  private flushCost = 0;
+  private nextFlushAt = 0;
 
   private readonly flushOutbox = (): void => {
+    this.flushTimer = undefined;
     const batch = this.outbox;
+    if (batch.length === 0) return;
     this.outbox = [];
-    for (const { event, encoded } of batch) {
-      for (const connection of this.connections) connection.deliver(encoded);
-      this.options.onEvent?.(event);
-    }
+    const started = performance.now();
+    for (const { event, encoded } of batch) this.handOut(event, encoded);
+    // The sockets' writes run in their own next-tick callbacks, queued before this one.
+    process.nextTick(() => {
+      const now = performance.now();
+      this.flushCost = 0.7 * this.flushCost + 0.3 * (now - started);
+      this.nextFlushAt = now + Math.min(FLUSH_GAP_MAX_MS, FLUSH_PACING * this.flushCost);
+    });
   };
 
   /** Reads what is missing from the log (also used after a Redis reconnection). */
