@@ -579,6 +579,26 @@ describe('ChannelStream feeding a real Connection', () => {
     await stream.stop();
   });
 
+  it("a sender's ack and its own message, published by the same write, leave in one socket write", async () => {
+    const bus = createMemoryBus();
+    const log = createFakeLog();
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    await stream.start(TOPIC);
+    const fake = createCountingSocket();
+    const sender = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
+    sender.release();
+    stream.connections.add(sender);
+    // As a send does: the write commits and publishes its event, then the handler answers.
+    log.append(event(1));
+    await bus.publish(TOPIC, JSON.stringify(event(1)));
+    sender.sendReply({ type: 'ack', seq: 1 });
+    await flush();
+    expect(
+      fake.writes.map((write) => write.map((text) => (JSON.parse(text) as { type: string }).type)),
+    ).toEqual([['ack', 'chat.message']]);
+    await stream.stop();
+  });
+
   async function commitAndPublishTo(
     bus: Bus,
     log: ReturnType<typeof createFakeLog>,

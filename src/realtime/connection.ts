@@ -96,6 +96,16 @@ export class Connection {
     this.sendRaw(Buffer.from(JSON.stringify(frame)));
   }
 
+  /**
+   * A reply to the client's own frame (an ack). Its write waits for the check phase, where the
+   * bus hands out what the same write published: a sender's ack and its own message then leave
+   * in one socket write instead of two.
+   */
+  sendReply(frame: object): void {
+    this.holdWritesUntilCheckPhase();
+    this.sendFrame(frame);
+  }
+
   sendRaw(bytes: Buffer): void {
     if (!this.isOpen) return;
     // Writes go out while the socket holds at most WS_MAX_BUFFERED_BYTES unsent; beyond that they
@@ -113,18 +123,32 @@ export class Connection {
     this.write(bytes);
   }
 
+  private get raw(): { cork(): void; uncork(): void } | undefined {
+    return (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  }
+
   private write(bytes: Buffer): void {
     // Coalesce every frame of this tick into one socket write.
-    const raw = (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    const raw = this.raw;
     if (raw && !this.corked) {
       this.corked = true;
       raw.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        raw.uncork();
-      });
+      process.nextTick(() => this.uncork(raw));
     }
     this.socket.send(bytes, { binary: false });
+  }
+
+  private holdWritesUntilCheckPhase(): void {
+    const raw = this.raw;
+    if (!raw || this.corked) return;
+    this.corked = true;
+    raw.cork();
+    setImmediate(() => this.uncork(raw));
+  }
+
+  private uncork(raw: { uncork(): void }): void {
+    this.corked = false;
+    raw.uncork();
   }
 
   private overflow: Buffer[] = [];

@@ -305,7 +305,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     const clientId = 'client_id' in frame ? frame.client_id : undefined;
     try {
       const reply = await dispatch(connection, channelId, frame);
-      if (reply) connection.sendFrame(reply);
+      if (reply) connection.sendReply(reply);
     } catch (error) {
       const base = isAppError(error)
         ? { code: error.code, detail: error.detail }
