@@ -416,11 +416,24 @@ describe('ChannelStream feeding a real Connection', () => {
     vi.restoreAllMocks();
   });
 
-  it('a socket replaying its backlog gets the backlog, then queued live events, each once and in order', async () => {
+  async function startStreamWith(initial: StreamEvent[] = [], onEvent?: (e: StreamEvent) => void) {
     const bus = createMemoryBus();
-    const log = createFakeLog([event(1), event(2)]);
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    const log = createFakeLog(initial);
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS, onEvent });
     await stream.start(TOPIC);
+    return { bus, log, stream };
+  }
+
+  /** A live socket on the stream (past its replay). */
+  function attachLive(stream: ChannelStream, socket: WebSocket, isStaff = false) {
+    const connection = new Connection(socket, user(isStaff), { maxBufferedBytes: 1_000_000 });
+    connection.release();
+    stream.connections.add(connection);
+    return connection;
+  }
+
+  it('a socket replaying its backlog gets the backlog, then queued live events, each once and in order', async () => {
+    const { bus, log, stream } = await startStreamWith([event(1), event(2)]);
     const fake = createFakeSocket();
     const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
     stream.connections.add(connection);
@@ -442,20 +455,11 @@ describe('ChannelStream feeding a real Connection', () => {
   });
 
   it('non-staff sockets get the redacted copy of a hidden message, staff the original', async () => {
-    const bus = createMemoryBus();
-    const log = createFakeLog();
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
-    await stream.start(TOPIC);
+    const { bus, log, stream } = await startStreamWith();
     const member = createFakeSocket();
     const staff = createFakeSocket();
-    for (const [fake, isStaff] of [
-      [member, false],
-      [staff, true],
-    ] as const) {
-      const connection = new Connection(fake.socket, user(isStaff), { maxBufferedBytes: 1_000_000 });
-      connection.release();
-      stream.connections.add(connection);
-    }
+    attachLive(stream, member.socket);
+    attachLive(stream, staff.socket, true);
     const hidden = event(1, {
       payload: { id: 'm1', conteudo: 'segredo', hidden_at: '2025-01-01T00:00:00.000Z' },
     });
@@ -511,17 +515,9 @@ describe('ChannelStream feeding a real Connection', () => {
 
   async function startLargeStream(sendMs: number, onEvent?: (e: StreamEvent) => void) {
     vi.spyOn(performance, 'now').mockImplementation(() => clock);
-    const bus = createMemoryBus();
-    const log = createFakeLog();
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS, onEvent });
-    await stream.start(TOPIC);
+    const { bus, log, stream } = await startStreamWith([], onEvent);
     const fakes = Array.from({ length: MANY }, () => createCountingSocket(sendMs));
-    const connections = fakes.map((fake) => {
-      const connection = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
-      connection.release();
-      stream.connections.add(connection);
-      return connection;
-    });
+    const connections = fakes.map((fake) => attachLive(stream, fake.socket));
     return { bus, log, stream, fakes, connections };
   }
 
@@ -580,14 +576,9 @@ describe('ChannelStream feeding a real Connection', () => {
   });
 
   it("a sender's ack and its own message, published by the same write, leave in one socket write", async () => {
-    const bus = createMemoryBus();
-    const log = createFakeLog();
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS });
-    await stream.start(TOPIC);
+    const { bus, log, stream } = await startStreamWith();
     const fake = createCountingSocket();
-    const sender = new Connection(fake.socket, user(false), { maxBufferedBytes: 1_000_000 });
-    sender.release();
-    stream.connections.add(sender);
+    const sender = attachLive(stream, fake.socket);
     // As a send does: the write commits and publishes its event, then the handler answers.
     log.append(event(1));
     await bus.publish(TOPIC, JSON.stringify(event(1)));
