@@ -339,13 +339,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
         channelId,
         code: 4403,
         revoke: async () => {
-          const response = await t.inject({
-            method: 'POST',
-            url: `/api/chat/channels/${channelId}/remove_participant/`,
-            headers: alice.auth,
-            payload: { usuarios: [bob.id] },
-          });
-          expect(response.statusCode, response.body).toBe(200);
+          await chat.removeParticipants(alice, channelId, [bob]);
         },
       });
       expect(await upgradeStatus(channelUrl(channelId, `?token=${bob.token}`))).toBe(404);
@@ -507,13 +501,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
         bobSocket = await connect(channelUrl(channelId, `?token=${bob.token}&since=${since}`));
         if (code === 4404) await deleteChannel(channelId);
         else {
-          const response = await t.inject({
-            method: 'POST',
-            url: `/api/chat/channels/${channelId}/remove_participant/`,
-            headers: alice.auth,
-            payload: { usuarios: [bob.id] },
-          });
-          expect(response.statusCode, response.body).toBe(200);
+          await chat.removeParticipants(alice, channelId, [bob]);
         }
       } finally {
         log.lastSeq = lastSeq;

@@ -646,13 +646,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
         headers: bob.auth,
       });
       expect(leave.statusCode, leave.body).toBe(204);
-      const removal = await t.inject({
-        method: 'POST',
-        url: `/api/chat/channels/${channel}/remove_participant/`,
-        headers: alice.auth,
-        payload: { usuarios: [frank.id] },
-      });
-      expect(removal.statusCode, removal.body).toBe(200);
+      await client.removeParticipants(alice, channel, [frank]);
 
       const expected = [
         { action: 'joined', user: { id: greg.id, username: greg.username } },
@@ -959,13 +953,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       await untilFollowing(n, removedFrom, alice);
       await untilFollowing(n, leftFrom, carol);
 
-      const removal = await t.inject({
-        method: 'POST',
-        url: `/api/chat/channels/${removedFrom}/remove_participant/`,
-        headers: alice.auth,
-        payload: { usuarios: [bob.id] },
-      });
-      expect(removal.statusCode, removal.body).toBe(200);
+      await client.removeParticipants(alice, removedFrom, [bob]);
       const leave = await t.inject({
         method: 'POST',
         url: `/api/chat/channels/${leftFrom}/leave/`,

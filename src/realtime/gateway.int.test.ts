@@ -84,13 +84,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('gateway basics ($name)', ({ env,
       const first = acks[0]!.seq as number;
       expect(acks.map((ack) => ack.seq)).toEqual(texts.map((_, i) => first + i));
 
-      const removal = await t.inject({
-        method: 'POST',
-        url: `/api/chat/channels/${channel}/remove_participant/`,
-        headers: alice.auth,
-        payload: { usuarios: [carol.id] },
-      });
-      expect(removal.statusCode, removal.body).toBe(200);
+      await chatClient(t).removeParticipants(alice, channel, [carol]);
       for (let i = 0; i < 5; i++) sender.send({ tipo: 'text', conteudo: `after${i}`, client_id: `d${i}` });
       await sender.waitForCount('ack', texts.length + 5, 10_000);
       for (const socket of aliceSockets) {

@@ -3,6 +3,20 @@ import type { TestApp, TestUser } from './app.js';
 
 // Small request helpers over `app.inject`, so tests read as what a client does.
 export function chatClient(t: TestApp) {
+  async function changeParticipants(
+    action: 'add_participant' | 'remove_participant',
+    admin: TestUser,
+    channelId: string,
+    users: TestUser[],
+  ) {
+    const response = await t.inject({
+      method: 'POST',
+      url: `/api/chat/channels/${channelId}/${action}/`,
+      headers: admin.auth,
+      payload: { usuarios: users.map((user) => user.id) },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+  }
   return {
     async createChannel(owner: TestUser, body: Record<string, unknown> = {}) {
       const response = await t.inject({
@@ -14,15 +28,10 @@ export function chatClient(t: TestApp) {
       expect(response.statusCode, response.body).toBe(201);
       return response.json() as { id: string; [key: string]: unknown };
     },
-    async addParticipants(admin: TestUser, channelId: string, users: TestUser[]) {
-      const response = await t.inject({
-        method: 'POST',
-        url: `/api/chat/channels/${channelId}/add_participant/`,
-        headers: admin.auth,
-        payload: { usuarios: users.map((user) => user.id) },
-      });
-      expect(response.statusCode, response.body).toBe(200);
-    },
+    addParticipants: (admin: TestUser, channelId: string, users: TestUser[]) =>
+      changeParticipants('add_participant', admin, channelId, users),
+    removeParticipants: (admin: TestUser, channelId: string, users: TestUser[]) =>
+      changeParticipants('remove_participant', admin, channelId, users),
     async setRole(owner: TestUser, channelId: string, user: TestUser, isAdmin: boolean) {
       const response = await t.inject({
         method: 'POST',
