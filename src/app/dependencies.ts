@@ -48,7 +48,13 @@ function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
  */
 export async function createDependencies(
   config: Config,
-  overrides: { database?: DatabaseHandle; bus?: Bus; logger?: Logger } = {},
+  overrides: {
+    database?: DatabaseHandle;
+    bus?: Bus;
+    logger?: Logger;
+    /** Tests: wraps the bus built here (to watch subscriptions, lose or delay publishes). */
+    wrapBus?: ((bus: Bus) => Bus) | undefined;
+  } = {},
 ) {
   const database = overrides.database ?? (await openDatabase(config.database));
   const logger = overrides.logger ?? createLogger(config.log.level);
@@ -61,7 +67,7 @@ export async function createDependencies(
     : undefined;
   redis?.on('error', redisErrors);
   const busReconnectHandlers = new Set<() => void>();
-  const bus =
+  const builtBus =
     overrides.bus ??
     (config.redis
       ? await createRedisBus({
@@ -71,6 +77,7 @@ export async function createDependencies(
           onReconnect: () => busReconnectHandlers.forEach((handler) => handler()),
         })
       : createMemoryBus());
+  const bus = overrides.wrapBus ? overrides.wrapBus(builtBus) : builtBus;
   const sendRateLimiter =
     redis && config.redis
       ? createRedisRateLimiter(redis, {

@@ -377,6 +377,49 @@ describe('ChannelStream', () => {
     expect(log.calls).toEqual([]);
   });
 
+  it('stopped while its subscribe is still pending: unsubscribes once it completes and forwards nothing', async () => {
+    const log = createFakeLog([event(1)]);
+    let releaseSubscribe!: () => void;
+    const subscribed = new Promise<void>((resolve) => (releaseSubscribe = resolve));
+    const unsubscribe = vi.fn(async () => undefined);
+    let handler: ((message: string) => void) | undefined;
+    const slowBus: Pick<Bus, 'subscribe'> = {
+      async subscribe(_topic, onMessage) {
+        handler = onMessage;
+        await subscribed;
+        return unsubscribe;
+      },
+    };
+    const stream = new ChannelStream(CHANNEL, slowBus, log.reader, { gapWaitMs: GAP_WAIT_MS });
+    const socket = createRecordingConnection();
+    stream.connections.add(socket.connection);
+    const starting = stream.start(TOPIC);
+    // The last socket leaves (the gateway stops the stream) before the subscription is in place.
+    await stream.stop();
+    expect(unsubscribe).not.toHaveBeenCalled();
+    releaseSubscribe();
+    await starting;
+    // Nobody else holds this stream any more: it must let go of the topic by itself.
+    expect(unsubscribe).toHaveBeenCalledTimes(1);
+    handler!(JSON.stringify(event(2)));
+    await flush();
+    expect(socket.deliveries).toEqual([]);
+    expect(log.calls).toEqual([]);
+  });
+
+  it('a gap that closes by itself cancels its log read', async () => {
+    const log = createFakeLog();
+    const { socket } = await startStream(log);
+    log.append(event(1), event(2));
+    await bus.publish(TOPIC, JSON.stringify(event(2)));
+    await flush();
+    await bus.publish(TOPIC, JSON.stringify(event(1)));
+    await flush();
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 3);
+    expect(socket.seqs()).toEqual([1, 2]);
+    expect(log.calls).toEqual([]);
+  });
+
   it('redacts hidden messages in a second encoding, leaving visible ones alone', () => {
     const hidden = event(1, {
       payload: { id: 'm1', conteudo: 'secret', hidden_at: '2025-01-01T00:00:00.000Z' },

@@ -79,7 +79,13 @@ export class ChannelStream {
 
   /** Subscribes first, then reads where the log stands, so nothing falls between the two. */
   private async subscribeAndLocate(topic: string): Promise<void> {
-    this.unsubscribe = await this.bus.subscribe(topic, (message) => this.onBusMessage(message));
+    const unsubscribe = await this.bus.subscribe(topic, (message) => this.onBusMessage(message));
+    // Stopped while subscribing (its last socket left): nobody else would ever unsubscribe it.
+    if (this.stopped) {
+      await unsubscribe();
+      return;
+    }
+    this.unsubscribe = unsubscribe;
     const last = (await this.log.lastSeq(this.channelId)) ?? 0;
     this.expected = last + 1;
     this.ready = true;
@@ -87,7 +93,10 @@ export class ChannelStream {
     this.drain();
   }
 
+  private stopped = false;
+
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.gapTimer);
     this.pending.clear();
     this.outbox = [];
@@ -101,6 +110,7 @@ export class ChannelStream {
   }
 
   private onBusMessage(message: string): void {
+    if (this.stopped) return;
     let event: StreamEvent;
     try {
       event = JSON.parse(message) as StreamEvent;
@@ -133,7 +143,11 @@ export class ChannelStream {
       this.forward(next.event, next.bytes);
       next = this.pending.get(this.expected);
     }
-    if (this.pending.size > 0 && !this.gapTimer) {
+    if (this.pending.size === 0) {
+      // The gap closed by itself: no log read needed.
+      clearTimeout(this.gapTimer);
+      this.gapTimer = undefined;
+    } else if (!this.gapTimer) {
       this.gapTimer = setTimeout(() => {
         this.gapTimer = undefined;
         void this.fillGap();

@@ -5,6 +5,7 @@ import { createDependencies, type Dependencies } from '../../src/app/dependencie
 import { loadConfig } from '../../src/config/config.js';
 import { hashPassword } from '../../src/modules/auth/auth.passwords.js';
 import type { AuthUser } from '../../src/modules/auth/auth.service.js';
+import type { Bus } from '../../src/platform/bus/bus.js';
 import { newId } from '../../src/shared/ids.js';
 import { openTestDatabase } from './database.js';
 import { makeTempDir } from './temp-dirs.js';
@@ -33,7 +34,15 @@ let counter = 0;
 
 export type TestUser = AuthUser & { token: string; auth: { authorization: string } };
 
-export async function createTestApp(env: Record<string, string> = {}) {
+export type TestAppOptions = {
+  /**
+   * Wraps the bus the app runs on (Redis when REDIS_URL is set, else in-process), so a test can
+   * watch its subscriptions or lose and delay publishes. Without it the app builds its own bus.
+   */
+  wrapBus?: (bus: Bus) => Bus;
+};
+
+export async function createTestApp(env: Record<string, string> = {}, options: TestAppOptions = {}) {
   const database = await openTestDatabase();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -45,7 +54,10 @@ export async function createTestApp(env: Record<string, string> = {}) {
     CHAT_SEND_RATE_LIMIT: '0',
     ...env,
   });
-  const deps: Dependencies = await createDependencies(config, { database: database.handle });
+  const deps: Dependencies = await createDependencies(config, {
+    database: database.handle,
+    wrapBus: options.wrapBus,
+  });
   const app: FastifyInstance = await buildApp(deps);
   await app.ready();
 
