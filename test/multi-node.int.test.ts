@@ -643,5 +643,49 @@ describe.skipIf(process.env.TEST_DB !== 'postgres' || skipDatabaseTests || skipR
         await Promise.all([killHard(nodeC), killHard(nodeD), killHard(redis)]);
       }
     }, 180_000);
+
+    it('(e) the send rate limit is one budget per user across nodes (REST 429 + Retry-After, socket rate_limited)', async () => {
+      // Three sends a minute: each node alone would allow all four sends below.
+      const prefix = uniqueRedisPrefix();
+      const env = { ...sharedEnv, REDIS_PREFIX: prefix, CHAT_SEND_RATE_LIMIT: '3/60s' };
+      let nodeE: ApiNode | undefined;
+      let nodeF: ApiNode | undefined;
+      try {
+        [nodeE, nodeF] = await Promise.all([startNode('E', env), startNode('F', env)]);
+        const channel = await createChannel(nodeE, alice, [bob]);
+        await sendRest(nodeE, bob, channel, 'um');
+        await sendRest(nodeF, bob, channel, 'dois');
+        const bobOnF = await openSocket(nodeF, bob, channel, await lastSeqOf(channel));
+        await sendOverSocket(bobOnF, 'três', 'rl-3');
+
+        const refused = await postMessage(nodeE, bob, channel, { conteudo: 'quatro' });
+        expect(refused.status, refused.text).toBe(429);
+        expect(refused.body.code).toBe('rate_limited');
+        const retryAfter = await fetch(`${nodeF.http}/api/chat/channels/${channel}/messages/`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${bob.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ tipo: 'text', conteudo: 'quatro' }),
+        });
+        expect(retryAfter.status).toBe(429);
+        expect(Number(retryAfter.headers.get('retry-after'))).toBeGreaterThan(0);
+        const from = bobOnF.frames.length;
+        bobOnF.send({ tipo: 'text', conteudo: 'quatro', client_id: 'rl-4' });
+        const reply = await bobOnF.waitFor((f) => f.client_id === 'rl-4', 20_000, from);
+        expect(reply).toMatchObject({ type: 'error', code: 'rate_limited' });
+        // Another user's budget is their own.
+        await sendRest(nodeF, alice, channel, 'outra pessoa');
+        // Nothing refused was stored: three of bob's, one of alice's.
+        const events = await expectGaplessLog(channel);
+        expect(events.filter((e) => e.type === 'chat.message')).toHaveLength(4);
+        bobOnF.close();
+      } finally {
+        await Promise.all([killHard(nodeE), killHard(nodeF)]);
+        // The limiter's windows are this test's own keys.
+        const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+        redis.disconnect();
+      }
+    }, 120_000);
   },
 );
