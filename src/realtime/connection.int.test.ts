@@ -61,6 +61,30 @@ function openSocket(
   });
 }
 
+/** The HTTP answer to an upgrade that must be refused: its status and JSON body. */
+function refusedUpgrade(url: string): Promise<{ status: number | undefined; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once('open', () => {
+      reject(new Error('the upgrade was accepted'));
+      socket.terminate();
+    });
+    socket.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        try {
+          resolve({ status: response.statusCode, body: JSON.parse(Buffer.concat(chunks).toString()) });
+        } catch (error) {
+          reject(error as Error);
+        }
+        socket.terminate();
+      });
+    });
+    socket.once('error', (error) => reject(error));
+  });
+}
+
 /** The TCP socket under a client WebSocket (to pause reading or to write raw bytes). */
 const rawSocketOf = (client: WsClient) => (client.socket as unknown as { _socket: Socket })._socket;
 
@@ -291,6 +315,25 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       // A context channel is closed to users outside the context.
       const { channelId: contextChannelId } = await contextChannel();
       expect(await upgradeStatus(channelUrl(contextChannelId, `?token=${outsider.token}`))).toBe(404);
+    });
+
+    it('refuses an invalid query (since not a non-negative integer, unknown parameters) with 400', async () => {
+      const alice = await t.createUser();
+      const { id: channelId } = await chat.createChannel(alice);
+      const invalid = ['since=-1', 'since=1.5', 'since=abc', 'since=', `since=${2 ** 53}`, 'since=1&since=2'];
+      for (const query of [...invalid, 'sincee=1', 'canal=x']) {
+        const refusal = await refusedUpgrade(channelUrl(channelId, `?token=${alice.token}&${query}`));
+        expect(refusal, query).toEqual({
+          status: 400,
+          body: { code: 'validation_error', detail: expect.any(String) },
+        });
+      }
+      // The same socket with a valid since is accepted: the refusals above are the query.
+      for (const since of [0, 1, 5]) {
+        expect(
+          await upgradeStatus(channelUrl(channelId, `?token=${alice.token}&since=${since}`)),
+        ).toBeUndefined();
+      }
     });
 
     /**
@@ -556,6 +599,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
     let otherChannelId: string;
     let message: { id: string; seq: number };
     let foreignMessage: { id: string; seq: number };
+    let pinnedForeignMessage: { id: string; seq: number; pinnedAt: string };
 
     beforeAll(async () => {
       t = await createTestApp({
@@ -578,6 +622,16 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       otherChannelId = (await chat.createChannel(owner, { participantes: [alice.id, bob.id] })).id;
       message = await chat.sendMessage(owner, channelId, { conteudo: 'here' });
       foreignMessage = await chat.sendMessage(owner, otherChannelId, { conteudo: 'elsewhere' });
+      const pinnedElsewhere = await chat.sendMessage(owner, otherChannelId, { conteudo: 'pinned elsewhere' });
+      const pinned = await t.inject({
+        method: 'POST',
+        url: `/api/chat/channels/${otherChannelId}/messages/${pinnedElsewhere.id}/pin/`,
+        headers: owner.auth,
+      });
+      expect(pinned.statusCode, pinned.body).toBe(200);
+      const pinnedAt = (pinned.json() as { pinned_at: string | null }).pinned_at;
+      expect(pinnedAt).toEqual(expect.any(String));
+      pinnedForeignMessage = { ...pinnedElsewhere, pinnedAt: pinnedAt! };
     });
     afterAll(async () => t?.close());
 
@@ -591,6 +645,8 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       code: string;
       clientId?: string;
       detail?: RegExp;
+      /** The target message's `pinned_at` once the frame was refused: the refusal changed nothing. */
+      pinnedAt?: () => string | null;
     };
     const invalidCases: InvalidCase[] = [
       { name: 'not JSON', frame: '{"tipo": "text", ', code: 'invalid_json' },
@@ -645,6 +701,14 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
         frame: { tipo: 'pin', mensagem_id: '', client_id: 'c-6' },
         code: 'messages.not_found',
         clientId: 'c-6',
+        pinnedAt: () => null,
+      },
+      {
+        name: 'an unpin of a message of another channel',
+        frame: { tipo: 'unpin', mensagem_id: 'pinned', client_id: 'c-11' },
+        code: 'messages.not_found',
+        clientId: 'c-11',
+        pinnedAt: () => pinnedForeignMessage.pinnedAt,
       },
       {
         name: 'a reply to a message of another channel',
@@ -674,15 +738,36 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       },
     ];
 
-    /** Fills placeholder ids ('' = a message of the other channel, 'here' = one of this channel). */
+    /**
+     * Placeholder ids and the channel of the message each names: '' = a message of the other
+     * channel, 'pinned' = a pinned one of the other channel, 'here' = one of this channel.
+     */
+    const placeholders = () =>
+      new Map([
+        ['', { id: foreignMessage.id, channelId: otherChannelId }],
+        ['pinned', { id: pinnedForeignMessage.id, channelId: otherChannelId }],
+        ['here', { id: message.id, channelId }],
+      ]);
+
     function resolveIds(frame: unknown): unknown {
       if (typeof frame !== 'object' || frame === null || Buffer.isBuffer(frame)) return frame;
       const resolved: Record<string, unknown> = { ...(frame as Record<string, unknown>) };
       for (const key of ['mensagem_id', 'reply_to']) {
-        if (resolved[key] === '') resolved[key] = foreignMessage.id;
-        if (resolved[key] === 'here') resolved[key] = message.id;
+        const target = placeholders().get(resolved[key] as string);
+        if (target) resolved[key] = target.id;
       }
       return resolved;
+    }
+
+    /** The `pinned_at` of the message a placeholder names, as alice (in both channels) reads it over REST. */
+    async function pinnedAtOf(placeholder: string): Promise<string | null> {
+      const target = placeholders().get(placeholder)!;
+      const response = await t.inject({
+        url: `/api/chat/channels/${target.channelId}/messages/${target.id}/`,
+        headers: alice.auth,
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      return (response.json() as { pinned_at: string | null }).pinned_at;
     }
 
     it.each(invalidCases)('answers $name with an error frame and keeps the socket open', async (item) => {
@@ -701,6 +786,10 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       await expectResponsive(client);
       // Nothing was accepted.
       expect(client.frames.filter((received) => received.type === 'ack')).toEqual([]);
+      if (item.pinnedAt) {
+        const target = (item.frame as { mensagem_id: string }).mensagem_id;
+        expect(await pinnedAtOf(target)).toBe(item.pinnedAt());
+      }
       await closeAndWait(client);
     });
 
@@ -892,9 +981,35 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       `${base}/ws/chat/${channelId}/?token=${user.token}${query}`;
     const serverSockets = () => [...t.app.websocketServer.clients];
 
+    /** The server's end of a client's socket, matched by the TCP ports of their connection. */
+    function serverSocketOf(client: WsClient): WebSocket {
+      const port = rawSocketOf(client).localPort;
+      const found = serverSockets().find(
+        (socket) => (socket as unknown as { _socket: Socket })._socket.remotePort === port,
+      );
+      expect(found, 'the server end of the socket').toBeDefined();
+      return found!;
+    }
+
+    /**
+     * Records every close code and reason the server gives this socket: what the server decided,
+     * whatever the client ends up seeing (1006 when it is terminated before reading the close frame).
+     */
+    function recordServerCloses(socket: WebSocket): Array<{ code: number | undefined; reason: string }> {
+      const calls: Array<{ code: number | undefined; reason: string }> = [];
+      const close = socket.close.bind(socket);
+      socket.close = (code?: number, reason?: string | Buffer) => {
+        calls.push({ code, reason: reason?.toString() ?? '' });
+        close(code, reason);
+      };
+      return calls;
+    }
+
     it('disconnects a client that does not read (4009) and ?since= then recovers every message', async () => {
       const slow = await connectLive(t, channelUrl(bob), channelId);
       const reader = await connectLive(t, channelUrl(alice), channelId);
+      const slowClosedWith = recordServerCloses(serverSocketOf(slow));
+      const readerClosedWith = recordServerCloses(serverSocketOf(reader));
       const first = await chat.sendMessage(alice, channelId, { conteudo: 'first' });
       await slow.waitFor((frame) => frame.type === 'chat.message' && frame.seq === first.seq);
       await reader.waitFor((frame) => frame.type === 'chat.message' && frame.seq === first.seq);
@@ -925,6 +1040,9 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       expect(sent.length).toBeLessThan(MAX_MESSAGES);
       // Its buffer never grew past the bound by more than one event.
       expect(largestBuffer).toBeLessThanOrEqual(MAX_BUFFERED + MESSAGE_CHARS + 2_048);
+      // The server's own decision: it closed that socket as a slow consumer, and only that one.
+      expect(slowClosedWith[0]).toEqual({ code: 4009, reason: 'slow consumer' });
+      expect(readerClosedWith).toEqual([]);
 
       rawSocketOf(slow).resume();
       const code = await slow.waitForClose(5_000);

@@ -358,7 +358,12 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       b.send({ tipo: 'reaction', mensagem_id: message.id, emoji: 'ab', client_id: 'bad' });
       expect((await errorFor(b, 'bad')).code).toBe('reactions.invalid_emoji');
       b.send({ tipo: 'reaction', mensagem_id: message.id, emoji: '', client_id: 'empty' });
-      expect((await errorFor(b, 'empty')).code).toEqual(expect.any(String));
+      expect(await errorFor(b, 'empty')).toEqual({
+        type: 'error',
+        code: 'reactions.invalid_emoji',
+        detail: expect.any(String),
+        client_id: 'empty',
+      });
       b.send({
         tipo: 'reaction',
         mensagem_id: '00000000-0000-4000-8000-000000000000',
@@ -423,12 +428,22 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
 
   // ---- typing ---------------------------------------------------------------------------------------
   describe('typing', () => {
+    /**
+     * Typing is ephemeral: one sent before a socket has joined the channel's stream is lost for it
+     * (a Redis subscription takes a round trip). A logged event reaching every socket proves it joined.
+     */
+    async function untilJoined(channel: string, sockets: WsClient[]) {
+      const probe = await sendOk(alice, channel, { conteudo: 'probe' });
+      for (const socket of sockets) await eventAt(socket, probe.seq);
+    }
+
     it.skipIf(skip)(
       'typing_start/stop → ephemeral chat.typing {action, username}, no seq, not logged',
       async () => {
         const channel = await newChannel(alice, [bob]);
         const a = await open(alice, channel);
         const b = await open(bob, channel);
+        await untilJoined(channel, [a, b]);
         const before = await lastSeqOf(channel);
         b.send({ tipo: 'typing_start' });
         const start = await a.waitFor((frame) => frame.type === 'chat.typing');
@@ -456,6 +471,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       const channel = await newChannel(alice, [bob]);
       const a = await open(alice, channel);
       const b = await open(bob, channel);
+      await untilJoined(channel, [a, b]);
       for (let i = 0; i < 5; i++) b.send({ tipo: 'typing_start' });
       b.send({ tipo: 'typing_stop' });
       await a.waitFor((frame) => frame.type === 'chat.typing' && payloadOf(frame).action === 'stop');
@@ -464,10 +480,40 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       expect(typing).toEqual(['start', 'stop']);
     });
 
+    it.skipIf(skip)('typing_start is broadcast again once the 1 s throttle window has passed', async () => {
+      const channel = await newChannel(alice, [bob]);
+      const a = await open(alice, channel);
+      const b = await open(bob, channel);
+      await untilJoined(channel, [a, b]);
+      const isStart = (frame: Frame) => frame.type === 'chat.typing' && payloadOf(frame).action === 'start';
+      for (let i = 0; i < 3; i++) b.send({ tipo: 'typing_start' });
+      const first = a.frames.indexOf(await a.waitFor(isStart));
+      // The server stamped the broadcast before alice got it, so 1.2 s from here is past its window
+      // (TYPING_THROTTLE_MS = 1 s) and well before the 3 s auto-stop: bob is still typing.
+      await sleep(1_200);
+      b.send({ tipo: 'typing_start' });
+      b.send({ tipo: 'typing_start' });
+      await a.waitFor(isStart, 5_000, first + 1);
+      b.send({ tipo: 'typing_stop' });
+      await a.waitFor((frame) => frame.type === 'chat.typing' && payloadOf(frame).action === 'stop');
+      await sleep(100);
+      // One start per window: the first burst gave one, the second (a new window) one more.
+      const typing = a.frames.filter((frame) => frame.type === 'chat.typing');
+      expect(typing.map((frame) => payloadOf(frame).action)).toEqual(['start', 'start', 'stop']);
+      for (const frame of typing) {
+        expect(frame).toEqual({
+          type: 'chat.typing',
+          channel,
+          payload: { action: payloadOf(frame).action, username: bob.username, user_id: bob.id },
+        });
+      }
+    });
+
     it.skipIf(skip)('a typing_start without a stop ends by itself after about 3 s', async () => {
       const channel = await newChannel(alice, [bob]);
       const a = await open(alice, channel);
       const b = await open(bob, channel);
+      await untilJoined(channel, [a, b]);
       // Measured from the send: the server's 3 s timer cannot start before the frame left.
       const sentAt = Date.now();
       b.send({ tipo: 'typing_start' });
@@ -667,6 +713,28 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       expect(f.frames.filter((frame) => frame.seq === after.seq)).toEqual([]);
     });
 
+    it.skipIf(skip)('chat.channel created is the channel’s first event, replayed from since=0', async () => {
+      const created = await client.createChannel(alice, { participantes: [bob.id], titulo: 'Recém-criado' });
+      // No socket can be open before the channel exists: a client sees the event on replay.
+      const b = await open(bob, created.id, 0);
+      const event = await eventAt(b, 1);
+      expectEnvelope(event, 'chat.channel', created.id);
+      expect(payloadOf(event).action).toBe('created');
+      expect(payloadOf(event).channel).toMatchObject({
+        id: created.id,
+        contexto_tipo: 'privado',
+        contexto_id: null,
+        titulo: 'Recém-criado',
+        created_by: alice.id,
+        created_at: created.created_at,
+        participantes: 2,
+        ultima_mensagem: null,
+      });
+      expect(await lastSeqOf(created.id)).toBe(1);
+      await sleep(100);
+      expect(b.frames.filter(isEvent)).toHaveLength(1);
+    });
+
     it.skipIf(skip)('chat.channel updated; deleted closes the channel’s sockets', async () => {
       const channel = await newChannel(alice, [bob]);
       const a = await open(alice, channel);
@@ -777,12 +845,16 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
 
       const stale = await open(alice, channel, 1);
       const resync = await stale.waitFor((frame) => frame.type === 'resync_required');
-      expect(resync).toMatchObject({ type: 'resync_required' });
+      expect(resync).toEqual({ type: 'resync_required', channel, last_seq: last });
       await sleep(100);
       expect(stale.frames.filter(isEvent)).toEqual([]);
 
       const zero = await open(alice, channel, 0);
-      await zero.waitFor((frame) => frame.type === 'resync_required');
+      expect(await zero.waitFor((frame) => frame.type === 'resync_required')).toEqual({
+        type: 'resync_required',
+        channel,
+        last_seq: last,
+      });
 
       // since = 3: the log still holds 4.. — a plain replay.
       const fine = await open(alice, channel, 3);
@@ -796,12 +868,24 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
       await sendOk(bob, channel);
       const last = await lastSeqOf(channel);
       const ahead = await open(alice, channel, last + 5);
-      expect(await ahead.waitFor((frame) => frame.type === 'resync_required')).toMatchObject({
+      // The channel's real position, to continue from after the refetch (not the client's since).
+      expect(await ahead.waitFor((frame) => frame.type === 'resync_required')).toEqual({
         type: 'resync_required',
+        channel,
+        last_seq: last,
       });
       const justAhead = await open(alice, channel, last + 1);
-      await justAhead.waitFor((frame) => frame.type === 'resync_required');
+      expect(await justAhead.waitFor((frame) => frame.type === 'resync_required')).toEqual({
+        type: 'resync_required',
+        channel,
+        last_seq: last,
+      });
       expect(justAhead.frames.filter(isEvent)).toEqual([]);
+      // From there it is live: the next event is last + 1.
+      const next = await sendOk(bob, channel);
+      expect(next.seq).toBe(last + 1);
+      await eventAt(justAhead, next.seq);
+      expect(eventSeqs(justAhead)).toEqual([next.seq]);
     });
   });
 
