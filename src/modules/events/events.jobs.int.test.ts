@@ -229,6 +229,51 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
     expect(logger.info).toHaveBeenCalledWith({ deleted: 2 }, 'pruned the event log');
   });
 
+  it.skipIf(skip)(
+    'prunes a gap-free prefix: an event stamped out of seq order goes with the older ones before it',
+    async () => {
+      // A send's created_at is taken before its seq: seq 2 can carry a later time than seq 3.
+      const { channelId } = await channelWithMessages(4);
+      await age(channelId, 3, 2 * HOUR_MS);
+      await db()
+        .update(chatEvents)
+        .set({ createdAt: new Date(Date.now() - HOUR_MS + 60_000) })
+        .where(and(eq(chatEvents.channelId, channelId), eq(chatEvents.seq, 2)));
+      const pruner = createEventLogPruner({
+        eventsRepository: t.deps.eventsRepository,
+        retentionMs: t.config.realtime.eventLogRetentionMs,
+        logger: fakeLogger(),
+      });
+      expect(await pruner.runOnce()).toBe(3);
+      // By time alone 2 would stay between two holes, and a resume from 1 would skip 3 unseen.
+      expect(await loggedSeqs(channelId)).toEqual([4, 5]);
+      await expectResync(await open(channelId, 1), channelId, 5);
+    },
+  );
+
+  it.skipIf(skip)(
+    'deletes at most the given number of events per statement, lowest seqs first: every log stays gap-free',
+    async () => {
+      // Seqs 1..3 each (created, two messages), all far older than the cutoff; nothing else in
+      // this database is that old.
+      const first = await channelWithMessages(2);
+      const second = await channelWithMessages(2);
+      await age(first.channelId, 3, 10 * HOUR_MS);
+      await age(second.channelId, 3, 10 * HOUR_MS);
+      const cutoff = new Date(Date.now() - 5 * HOUR_MS);
+      const both = () => Promise.all([loggedSeqs(first.channelId), loggedSeqs(second.channelId)]);
+      const counts: number[] = [];
+      for (let batch = 1; batch > 0;) {
+        batch = await t.deps.eventsRepository.deleteOlderThan(cutoff, 2);
+        counts.push(batch);
+        // After each statement, what is left of each log still runs up to its last seq.
+        for (const seqs of await both()) expect(seqs).toEqual([1, 2, 3].slice(3 - seqs.length));
+      }
+      expect(counts).toEqual([2, 2, 2, 0]);
+      expect(await both()).toEqual([[], []]);
+    },
+  );
+
   it.skipIf(skip)('start() prunes again every interval until it is stopped', async () => {
     const { channelId } = await channelWithMessages(4);
     const logger = fakeLogger();

@@ -6,13 +6,22 @@ import type { EventsRepository } from './events.repository.js';
  * client resuming from before the window gets `resync_required` and refetches over REST.
  * Runs in each API process until the worker takes over scheduled jobs; deleting twice is harmless.
  */
+const PRUNE_BATCH = 5_000;
+
 export function createEventLogPruner(deps: {
   eventsRepository: Pick<EventsRepository, 'deleteOlderThan'>;
   retentionMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
 }) {
   async function runOnce(now = new Date()): Promise<number> {
-    const deleted = await deps.eventsRepository.deleteOlderThan(new Date(now.getTime() - deps.retentionMs));
+    const cutoff = new Date(now.getTime() - deps.retentionMs);
+    // Bounded statements: a large backlog (first run, a long pause) is not one huge transaction.
+    let deleted = 0;
+    for (;;) {
+      const batch = await deps.eventsRepository.deleteOlderThan(cutoff, PRUNE_BATCH);
+      deleted += batch;
+      if (batch < PRUNE_BATCH) break;
+    }
     if (deleted > 0) deps.logger.info({ deleted }, 'pruned the event log');
     return deleted;
   }
