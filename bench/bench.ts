@@ -373,8 +373,17 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
     });
   });
   const connectStarted = Date.now();
-  for (let i = 0; i < connects.length; i += 200)
+  // Idle: RSS is read half-way too, so the second half's growth shows the cost of one more
+  // connection without the server's one-off growth (young generation, code, pools) in it.
+  const half = scenario.idleOnly ? Math.floor(connects.length / 2 / 200) * 200 : -1;
+  let halfway: { rssKb: number } | undefined;
+  for (let i = 0; i < connects.length; i += 200) {
+    if (i === half) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      halfway = readProc(serverPid(servers[0]!));
+    }
     await Promise.all(connects.slice(i, i + 200).map((open) => open()));
+  }
   const connectSeconds = (Date.now() - connectStarted) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const afterConnect = servers.map((server) => readProc(serverPid(server)));
@@ -390,6 +399,10 @@ async function run(setup: Setup, servers: Array<{ child: ChildProcess; port: num
       serverRssBeforeMb: before[0]!.rssKb / 1024,
       serverRssAfterMb: settled[0]!.rssKb / 1024,
       bytesPerIdleConnection: Math.round(((settled[0]!.rssKb - before[0]!.rssKb) * 1024) / connections),
+      serverRssHalfwayMb: halfway!.rssKb / 1024,
+      bytesPerIdleConnectionSecondHalf: Math.round(
+        ((settled[0]!.rssKb - halfway!.rssKb) * 1024) / (connections - half),
+      ),
       machine: machine(),
     };
   }
