@@ -374,21 +374,28 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   }
 
   // ---- replay ------------------------------------------------------------------------------------
-  /** Sends the log after `connection.lastSeq`, pacing itself on the client's reading speed. */
-  async function replay(connection: Connection, channelId: string) {
+  /**
+   * Sends the log after `connection.lastSeq`, pacing itself on the client's reading speed. False
+   * when the log no longer starts right after it: retention pruned it meanwhile (the log has no
+   * other gaps), and the client must resync instead of getting a jump.
+   */
+  async function replay(connection: Connection, channelId: string): Promise<boolean> {
     for (;;) {
       const events = await eventLog.listAfter(channelId, connection.lastSeq, REPLAY_BATCH);
       for (const event of events) {
+        if (event.seq! > connection.lastSeq + 1) return false;
         connection.sendEvent(encodeEvent(event));
         if (
           connection.socket.bufferedAmount > settings.maxBufferedBytes / 2 &&
           !(await connection.waitForDrain())
         )
-          return;
+          return true;
       }
-      if (events.length < REPLAY_BATCH || !connection.isOpen) return;
+      if (events.length < REPLAY_BATCH || !connection.isOpen) return true;
     }
   }
+
+  const lastSeqOrZero = async (channelId: string) => (await eventLog.lastSeq(channelId)) ?? 0;
 
   async function attachToChannel(
     connection: Connection,
@@ -414,20 +421,23 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       return;
     }
     const last = current;
+    // The log no longer holds what the client missed (or the client is ahead of it): refetch.
+    const requireResync = (lastSeq: number) => {
+      // Live events go on from what the stream forwarded; never back over what was sent already.
+      connection.lastSeq = Math.max(connection.lastSeq, Math.min(stream.position, lastSeq));
+      connection.sendFrame({ type: 'resync_required', channel: channelId, last_seq: lastSeq });
+    };
     if (since === undefined) {
       // Live from the moment of the upgrade: what was committed since then comes from the log.
       connection.lastSeq = seenAtUpgrade ?? last;
-      await replay(connection, channelId);
+      if (!(await replay(connection, channelId))) requireResync(await lastSeqOrZero(channelId));
     } else {
       const first = await eventLog.firstSeq(channelId);
       const pruned = since < last && (first === undefined || first > since + 1);
-      if (since > last || pruned) {
-        // The log no longer holds what the client missed (or the client is ahead of it): refetch.
-        connection.lastSeq = Math.min(stream.position, last);
-        connection.sendFrame({ type: 'resync_required', channel: channelId, last_seq: last });
-      } else {
+      if (since > last || pruned) requireResync(last);
+      else {
         connection.lastSeq = since;
-        await replay(connection, channelId);
+        if (!(await replay(connection, channelId))) requireResync(await lastSeqOrZero(channelId));
       }
     }
     connection.release();

@@ -60,6 +60,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
     bob = await t.createUser();
   });
   afterEach(async () => {
+    vi.restoreAllMocks();
     const sockets = opened.splice(0);
     for (const socket of sockets) socket.close();
     await Promise.all(sockets.map((socket) => socket.waitForClose(2_000)));
@@ -248,6 +249,29 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
       // By time alone 2 would stay between two holes, and a resume from 1 would skip 3 unseen.
       expect(await loggedSeqs(channelId)).toEqual([4, 5]);
       await expectResync(await open(channelId, 1), channelId, 5);
+    },
+  );
+
+  it.skipIf(skip)(
+    'a replay that pruning overtakes (after the first-seq check) ends in resync_required, not a jump',
+    async () => {
+      const { channelId } = await channelWithMessages(4);
+      // The gateway read seq 1 as the first logged one just before the pruner deleted 1..3.
+      vi.spyOn(t.deps.eventLog, 'firstSeq').mockResolvedValueOnce(1);
+      await age(channelId, 3, 2 * HOUR_MS);
+      await createEventLogPruner({
+        eventsRepository: t.deps.eventsRepository,
+        retentionMs: t.config.realtime.eventLogRetentionMs,
+        logger: fakeLogger(),
+      }).runOnce();
+      expect(await loggedSeqs(channelId)).toEqual([4, 5]);
+
+      const socket = await open(channelId, 1);
+      await expectResync(socket, channelId, 5);
+      // It goes on live from there.
+      const next = await chat.sendMessage(bob, channelId, { conteudo: 'after the resync' });
+      await socket.waitFor((frame) => isEvent(frame) && frame.seq === next.seq);
+      expect(socket.frames.filter(isEvent).map((frame) => frame.seq)).toEqual([next.seq]);
     },
   );
 
