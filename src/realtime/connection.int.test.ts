@@ -14,12 +14,11 @@ import {
 import { chatClient } from '../../test/support/chat.js';
 import { skipDatabaseTests } from '../../test/support/database.js';
 import {
+  busEnv,
   connect,
   type ConnectOptions,
   listen,
-  skipRedisTests,
-  TEST_REDIS_URL,
-  uniqueRedisPrefix,
+  buses,
   upgradeStatus,
   WsClient,
 } from '../../test/support/ws.js';
@@ -27,14 +26,6 @@ import {
 // Connection hygiene of `/ws/chat/<channel_id>/`: who may upgrade, what happens to bad frames,
 // the limits (payload, rate, connections, heartbeat, send buffer) and live access (removal, leave,
 // context membership, logout, deletion, shutdown) — on the in-process bus and on Redis pub/sub.
-const buses = [
-  { name: 'in-process bus', redis: false, skip: false },
-  { name: 'Redis bus', redis: true, skip: skipRedisTests },
-];
-
-/** Each app gets its own Redis prefix, so apps never see each other's channels or limits. */
-const busEnv = (redis: boolean): Record<string, string> =>
-  redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() } : {};
 
 /** How fast a revoked socket must stop receiving the channel's events. */
 const REVOCATION_DEADLINE_MS = 2_000;

@@ -3,25 +3,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../test/support/app.js';
 import { chatClient } from '../../test/support/chat.js';
 import { skipDatabaseTests } from '../../test/support/database.js';
-import {
-  connect,
-  listen,
-  skipRedisTests,
-  TEST_REDIS_URL,
-  uniqueRedisPrefix,
-  type Frame,
-  type WsClient,
-} from '../../test/support/ws.js';
+import { busEnv, connect, type Frame, listen, buses, type WsClient } from '../../test/support/ws.js';
 import { chatChannels } from '../modules/channels/channels.table.js';
 import { chatEvents } from '../modules/events/events.table.js';
 import { chatMessages } from '../modules/messages/messages.table.js';
 
 // Every client→server frame and server→client event of the chat protocol, on the in-process bus
 // and on Redis pub/sub.
-const buses = [
-  { name: 'in-process bus', redis: false, skip: false },
-  { name: 'Redis bus', redis: true, skip: skipRedisTests },
-];
 
 type Message = {
   id: string;
@@ -56,9 +44,6 @@ function expectEnvelope(frame: Frame, type: string, channel: string) {
 }
 
 describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ redis, skip }) => {
-  const redisEnv = (): Record<string, string> =>
-    redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() } : {};
-
   let t: TestApp;
   let base: string;
   let client: ReturnType<typeof chatClient>;
@@ -134,7 +119,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
   beforeAll(async () => {
     if (skip) return;
     // Per-socket frame limiting has its own setting; these tests send many frames on one socket.
-    t = await createTestApp({ ...redisEnv(), WS_FRAME_RATE_LIMIT: '0' });
+    t = await createTestApp({ ...busEnv(redis), WS_FRAME_RATE_LIMIT: '0' });
     base = await listen(t);
     client = chatClient(t);
     [alice, bob, carol, dave, eve] = await Promise.all([
@@ -1063,7 +1048,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
     beforeAll(async () => {
       if (skip) return;
       limited = await createTestApp({
-        ...redisEnv(),
+        ...busEnv(redis),
         CHAT_SEND_RATE_LIMIT: '3/2s',
         WS_FRAME_RATE_LIMIT: '0',
       });

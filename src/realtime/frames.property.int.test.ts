@@ -5,15 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../test/support/app.js';
 import { chatClient } from '../../test/support/chat.js';
 import { skipDatabaseTests } from '../../test/support/database.js';
-import {
-  connect,
-  listen,
-  skipRedisTests,
-  TEST_REDIS_URL,
-  uniqueRedisPrefix,
-  type Frame,
-  type WsClient,
-} from '../../test/support/ws.js';
+import { buses, busEnv, connect, listen, type Frame, type WsClient } from '../../test/support/ws.js';
 import { chatChannels } from '../modules/channels/channels.table.js';
 import { chatEvents } from '../modules/events/events.table.js';
 import { chatMessages } from '../modules/messages/messages.table.js';
@@ -23,10 +15,6 @@ import { chatMessages } from '../modules/messages/messages.table.js';
 // error, keeps the socket open, and leaves the channel's event log and messages consistent. On the
 // in-process bus and on Redis pub/sub, from the owner's socket and from a plain member's, whose
 // pin and unpin frames must be refused (`channels.not_admin`).
-const buses = [
-  { name: 'in-process bus', redis: false, skip: false },
-  { name: 'Redis bus', redis: true, skip: skipRedisTests },
-];
 
 const TIPOS = [
   'text',
@@ -98,9 +86,6 @@ const senders = [
 ];
 
 describe.skipIf(skipDatabaseTests).each(buses)('random and malformed frames ($name)', ({ redis, skip }) => {
-  const redisEnv = (): Record<string, string> =>
-    redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() } : {};
-
   let t: TestApp;
   let base: string;
   let chat: ReturnType<typeof chatClient>;
@@ -127,7 +112,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('random and malformed frames ($na
   beforeAll(async () => {
     if (skip) return;
     t = await createTestApp({
-      ...redisEnv(),
+      ...busEnv(redis),
       WS_FRAME_RATE_LIMIT: '0',
       WS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
     });

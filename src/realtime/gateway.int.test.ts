@@ -4,27 +4,18 @@ import { createTestApp, type TestApp, type TestUser } from '../../test/support/a
 import { chatClient } from '../../test/support/chat.js';
 import { skipDatabaseTests } from '../../test/support/database.js';
 import {
+  busEnv,
   connect,
   type Frame,
   listen,
-  type WsClient,
-  skipRedisTests,
-  TEST_REDIS_URL,
-  uniqueRedisPrefix,
+  buses,
   upgradeStatus,
+  type WsClient,
 } from '../../test/support/ws.js';
 import type { Bus } from '../platform/bus/bus.js';
 import { Connection } from './connection.js';
 
 // The same behaviour on the in-process bus and on Redis pub/sub.
-const buses = [
-  { name: 'in-process bus', env: {} as Record<string, string>, skip: false },
-  {
-    name: 'Redis bus',
-    env: { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() },
-    skip: skipRedisTests,
-  },
-];
 
 type PublishedMessage = { type: 'chat.message'; seq: number; channel: string };
 /** Takes over one publish: calls `publish` to let it through (now or later), or never. */
@@ -77,7 +68,8 @@ const messageOf = (frame: Frame) => ({
   conteudo: (frame.payload as { conteudo?: string } | undefined)?.conteudo,
 });
 
-describe.skipIf(skipDatabaseTests).each(buses)('gateway basics ($name)', ({ env, skip }) => {
+describe.skipIf(skipDatabaseTests).each(buses)('gateway basics ($name)', ({ redis: onRedis, skip }) => {
+  const env = busEnv(onRedis);
   let t: TestApp;
   let base: string;
   let alice: TestUser;

@@ -123,3 +123,13 @@ export async function upgradeStatus(url: string, options: ConnectOptions = {}): 
 export const uniqueRedisPrefix = () => `hubx-test-${randomBytes(5).toString('hex')}:`;
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const skipRedisTests = !inject('redisAvailable');
+
+/** The buses the realtime suites run on, each suite once per bus: in process and Redis pub/sub. */
+export const buses = [
+  { name: 'in-process bus', redis: false, skip: false },
+  { name: 'Redis bus', redis: true, skip: skipRedisTests },
+];
+
+/** An app's settings for its bus: each app gets its own Redis prefix, so apps never see each other's channels or limits. */
+export const busEnv = (redis: boolean): Record<string, string> =>
+  redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() } : {};

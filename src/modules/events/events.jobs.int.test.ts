@@ -3,15 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import {
-  connect,
-  listen,
-  skipRedisTests,
-  TEST_REDIS_URL,
-  uniqueRedisPrefix,
-  type Frame,
-  type WsClient,
-} from '../../../test/support/ws.js';
+import { busEnv, connect, type Frame, listen, buses, type WsClient } from '../../../test/support/ws.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatMessages } from '../messages/messages.table.js';
 import { createEventLogPruner } from './events.jobs.js';
@@ -20,10 +12,6 @@ import { chatEvents } from './events.table.js';
 // EVENT_LOG_RETENTION: the pruner deletes logged events older than the window and nothing else
 // (messages and the channel's seq stay), and a client resuming from before what is kept is told
 // to resync — on the in-process bus and on Redis pub/sub.
-const buses = [
-  { name: 'in-process bus', redis: false, skip: false },
-  { name: 'Redis bus', redis: true, skip: skipRedisTests },
-];
 
 const HOUR_MS = 3_600_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,7 +39,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
   beforeAll(async () => {
     if (skip) return;
     t = await createTestApp({
-      ...(redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: uniqueRedisPrefix() } : {}),
+      ...busEnv(redis),
       EVENT_LOG_RETENTION: '1h',
     });
     base = await listen(t);
