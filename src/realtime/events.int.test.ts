@@ -714,7 +714,9 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
         created_at: created.created_at,
         participantes: 2,
         ultima_mensagem: null,
+        last_seq: 1,
       });
+      expect(created.last_seq).toBe(1);
       expect(await lastSeqOf(created.id)).toBe(1);
       await sleep(100);
       expect(b.frames.filter(isEvent)).toHaveLength(1);

@@ -104,7 +104,11 @@ export function createChannelsService(deps: {
         );
         await participantsRepository.addMany(created.id, [user.id], { isOwner: true, isAdmin: true }, tx);
         await participantsRepository.addMany(created.id, invitees, {}, tx);
-        const channel = toChannelView(created, { participantes: invitees.length + 1, ultima_mensagem: null });
+        // The event it is described in is the channel's first (seq 1): its last_seq, as in REST.
+        const channel = toChannelView(
+          { ...created, lastSeq: 1 },
+          { participantes: invitees.length + 1, ultima_mensagem: null },
+        );
         await events.record({
           channelId: created.id,
           type: 'chat.channel',
