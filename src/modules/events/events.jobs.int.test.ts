@@ -264,24 +264,35 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
   );
 
   it.skipIf(skip)(
-    'deletes at most the given number of events per statement, lowest seqs first: every log stays gap-free',
+    'deletes in statements of at most batchSize seqs, lowest first: every log stays gap-free meanwhile',
     async () => {
-      // Seqs 1..3 each (created, two messages), all far older than the cutoff; nothing else in
-      // this database is that old.
-      const first = await channelWithMessages(2);
-      const second = await channelWithMessages(2);
-      await age(first.channelId, 3, 10 * HOUR_MS);
-      await age(second.channelId, 3, 10 * HOUR_MS);
-      const cutoff = new Date(Date.now() - 5 * HOUR_MS);
+      // Seqs 1..5 each (created, four messages), all far older than the cutoff below; nothing
+      // else in this database is that old.
+      const first = await channelWithMessages(4);
+      const second = await channelWithMessages(4);
+      await age(first.channelId, 5, 10 * HOUR_MS);
+      await age(second.channelId, 5, 10 * HOUR_MS);
       const both = () => Promise.all([loggedSeqs(first.channelId), loggedSeqs(second.channelId)]);
       const counts: number[] = [];
-      for (let batch = 1; batch > 0;) {
-        batch = await t.deps.eventsRepository.deleteOlderThan(cutoff, 2);
-        counts.push(batch);
-        // After each statement, what is left of each log still runs up to its last seq.
-        for (const seqs of await both()) expect(seqs).toEqual([1, 2, 3].slice(3 - seqs.length));
-      }
-      expect(counts).toEqual([2, 2, 2, 0]);
+      const repository = t.deps.eventsRepository;
+      const pruner = createEventLogPruner({
+        eventsRepository: {
+          findPrunable: repository.findPrunable,
+          async deleteUpTo(channelId, upTo) {
+            const deleted = await repository.deleteUpTo(channelId, upTo);
+            counts.push(deleted);
+            // After each statement, what is left of each log still runs up to its last seq.
+            for (const seqs of await both()) expect(seqs).toEqual([1, 2, 3, 4, 5].slice(5 - seqs.length));
+            return deleted;
+          },
+        },
+        retentionMs: t.config.realtime.eventLogRetentionMs,
+        logger: fakeLogger(),
+        batchSize: 2,
+      });
+      // As if run 4 h from now: the cutoff (5 h ago) only reaches this test's events.
+      expect(await pruner.runOnce(new Date(Date.now() - 4 * HOUR_MS))).toBe(10);
+      expect(counts).toEqual([2, 2, 1, 2, 2, 1]);
       expect(await both()).toEqual([[], []]);
     },
   );

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, min, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
@@ -39,25 +39,25 @@ export function createEventsRepository({ db }: { db: Executor }) {
       return row?.first ?? undefined;
     },
     /**
-     * Deletes, per channel, every event up to its newest one older than `cutoff`, at most `limit`
-     * rows, lowest seqs first; returns how many. By seq, not by time alone: a send's `created_at`
-     * is taken before its seq, so times are not quite in seq order, and deleting by time could
-     * drop seq n+1 and keep n, a hole that `firstSeq` cannot see. What stays is always a gap-free
-     * run up to the channel's last seq.
+     * Per channel with events older than `cutoff`: its lowest seq and the newest such event's seq.
+     * Retention deletes up to that seq, not by time alone: a send's `created_at` is taken before
+     * its seq, so times are not quite in seq order, and deleting by time could drop seq n+1 and
+     * keep n, a hole that `firstSeq` cannot see.
      */
-    async deleteOlderThan(cutoff: Date, limit: number, tx: Executor = db): Promise<number> {
-      const result = (await tx.execute(sql`
-        with old as (
-          select ${chatEvents.channelId} as channel_id, max(${chatEvents.seq}) as upto
-          from ${chatEvents} where ${chatEvents.createdAt} < ${cutoff} group by ${chatEvents.channelId}
-        ), doomed as (
-          select e.id from ${chatEvents} e join old on e.channel_id = old.channel_id and e.seq <= old.upto
-          order by e.channel_id, e.seq limit ${limit}
-        ), deleted as (
-          delete from ${chatEvents} where ${chatEvents.id} in (select id from doomed) returning 1
-        )
-        select count(*)::int as n from deleted`)) as { rows: Array<{ n: number }> };
-      return Number(result.rows[0]?.n ?? 0);
+    async findPrunable(cutoff: Date, tx: Executor = db) {
+      return tx
+        .select({ channelId: chatEvents.channelId, first: min(chatEvents.seq), upTo: max(chatEvents.seq) })
+        .from(chatEvents)
+        .where(lt(chatEvents.createdAt, cutoff))
+        .groupBy(chatEvents.channelId);
+    },
+    /** Deletes the channel's events with seq ≤ `upTo` (an index range); returns how many. */
+    async deleteUpTo(channelId: string, upTo: number, tx: Executor = db): Promise<number> {
+      const rows = await tx
+        .delete(chatEvents)
+        .where(and(eq(chatEvents.channelId, channelId), lte(chatEvents.seq, upTo)))
+        .returning({ seq: chatEvents.seq });
+      return rows.length;
     },
     async listAfter(channelId: string, afterSeq: number, limit: number, tx: Executor = db) {
       return tx
