@@ -311,7 +311,16 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
     it('refuses an invalid query (since not a non-negative integer, unknown parameters) with 400', async () => {
       const alice = await t.createUser();
       const { id: channelId } = await chat.createChannel(alice);
-      const invalid = ['since=-1', 'since=1.5', 'since=abc', 'since=', `since=${2 ** 53}`, 'since=1&since=2'];
+      const invalid = [
+        'since=-1',
+        'since=1.5',
+        'since=abc',
+        'since=',
+        `since=${2 ** 53}`,
+        'since=1&since=2',
+        'since=0x10',
+        'since=1e1',
+      ];
       for (const query of [...invalid, 'sincee=1', 'canal=x']) {
         const refusal = await refusedUpgrade(channelUrl(channelId, `?token=${alice.token}&${query}`));
         expect(refusal, query).toEqual({
