@@ -253,6 +253,24 @@ describe('token codec: platform tokens (shared secret)', () => {
     await expect(codec.verifyPlatform(unsigned)).resolves.toBeUndefined();
   });
 
+  it('refuses platform refresh tokens (any token_type but access); access or untyped ones pass', async () => {
+    const claims = { preferred_username: 'gil' };
+    for (const type of ['refresh', 'sliding', 'id', '']) {
+      await expect(
+        codec.verifyPlatform(await platformToken({ claims, type })),
+        type,
+      ).resolves.toBeUndefined();
+    }
+    await expect(
+      codec.verifyPlatform(await platformToken({ claims, type: 'access' })),
+    ).resolves.toMatchObject({
+      username: 'gil',
+    });
+    await expect(codec.verifyPlatform(await platformToken({ claims }))).resolves.toMatchObject({
+      username: 'gil',
+    });
+  });
+
   it('keeps platform tokens and our tokens apart', async () => {
     const ours = await codec.signAccess(randomUUID());
     await expect(codec.verifyPlatform(ours)).resolves.toBeUndefined();

@@ -107,6 +107,9 @@ const PLATFORM_USERNAME = /^[\w.@+-]{1,150}$/u;
 
 /** Claims that could not be stored as a user (too long, odd characters) make the token invalid. */
 function readPlatformClaims(payload: JWTPayload): PlatformClaims | undefined {
+  // Platforms that issue refresh tokens with the same issuer and audience mark them (simplejwt:
+  // `token_type: "refresh"`); only an access token, or one with no type at all, grants access.
+  if (payload.token_type !== undefined && payload.token_type !== 'access') return undefined;
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255)
     return undefined;
   if (payload.sub.includes('\u0000')) return undefined;
