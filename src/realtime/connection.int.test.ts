@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   ALLOWED_ORIGIN,
@@ -945,6 +945,41 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       const reopened = await eventually(() => connect(channelUrl(dave, first)), 'a freed slot');
       await expectResponsive(reopened);
       for (const client of [...open, reopened, erinSocket]) await closeAndWait(client);
+    });
+
+    it('counts upgrades under way against WS_MAX_CONNECTIONS_PER_USER: parallel upgrades cannot pass it', async () => {
+      const frank = await t.createUser();
+      const { id: channel } = await chat.createChannel(frank);
+      // Each upgrade waits on the database before its socket exists (as on a networked PostgreSQL).
+      const lastSeq = t.deps.eventLog.lastSeq.bind(t.deps.eventLog);
+      const spy = vi.spyOn(t.deps.eventLog, 'lastSeq').mockImplementation(async (id) => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return lastSeq(id);
+      });
+      let statuses: Array<number | undefined>;
+      const opened: WsClient[] = [];
+      try {
+        statuses = await Promise.all(
+          Array.from({ length: 12 }, async () => {
+            try {
+              opened.push(await connect(channelUrl(frank, channel)));
+              return undefined;
+            } catch (error) {
+              return (error as { status?: number }).status;
+            }
+          }),
+        );
+      } finally {
+        spy.mockRestore();
+      }
+      expect(opened).toHaveLength(MAX_CONNECTIONS);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(12 - MAX_CONNECTIONS);
+      for (const client of opened) await expectResponsive(client);
+      // Refused and finished upgrades gave their slots back: once these close, the user connects again.
+      for (const client of opened) await closeAndWait(client);
+      const again = await eventually(() => connect(channelUrl(frank, channel)), 'a freed slot');
+      await expectResponsive(again);
+      await closeAndWait(again);
     });
   });
 

@@ -318,6 +318,38 @@ describe.skipIf(skipDatabaseTests).each(buses)('gateway basics ($name)', ({ redi
   );
 
   it.skipIf(skip)(
+    'a socket that joins a stream whose only other socket leaves while it is still being subscribed gets live events',
+    async () => {
+      const channel = (await chat.createChannel(alice, { participantes: [bob.id] })).id;
+      const topic = `channel:${channel}`;
+      let openGate!: () => void;
+      tap.subscribeGate = new Promise((resolve) => (openGate = resolve));
+      const first = await withServerEnd(() => connect(`${base}/ws/chat/${channel}/?token=${alice.token}`));
+      await vi.waitFor(() => expect(tap.historyOf(topic)).toEqual(['subscribe']), { timeout: 5_000 });
+      // The second socket waits for the same stream's start; the first one leaves meanwhile.
+      const second = await connect(`${base}/ws/chat/${channel}/?token=${bob.token}`);
+      first.client.close();
+      await vi.waitFor(() => expect(first.serverEnd.readyState).toBe(first.serverEnd.CLOSED), {
+        timeout: 5_000,
+      });
+      openGate();
+      const sent = await chat.sendMessage(alice, channel, { conteudo: 'live after the race' });
+      await second.waitFor((frame) => frame.type === 'chat.message' && frame.seq === sent.seq, 10_000);
+      // The stopped stream let go of the topic; the second socket's stream holds it.
+      await vi.waitFor(
+        async () => {
+          expect(tap.historyOf(topic)).toEqual(['subscribe', 'unsubscribe', 'subscribe']);
+          await expectRedisSubscribers(topic, 1);
+        },
+        { timeout: 5_000 },
+      );
+      const later = await chat.sendMessage(alice, channel, { conteudo: 'and later' });
+      await second.waitFor((frame) => frame.type === 'chat.message' && frame.seq === later.seq, 10_000);
+      second.close();
+    },
+  );
+
+  it.skipIf(skip)(
     'fills chat.message publishes lost on the bus from the event log: each message once, in seq order',
     async () => {
       const channel = (await chat.createChannel(alice, { participantes: [bob.id] })).id;

@@ -1,5 +1,6 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { Type } from 'typebox';
 import type { RawData, WebSocket } from 'ws';
 import type { Bus } from '../platform/bus/bus.js';
@@ -76,20 +77,36 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   });
 
   // ---- streams --------------------------------------------------------------------------------
-  async function acquireStream(channelId: string): Promise<ChannelStream> {
-    const existing = streams.get(channelId);
-    if (existing) {
-      await existing.start(`channel:${channelId}`);
-      return existing;
+  /**
+   * Starts (or waits for) the channel's stream for a user of it, and calls `join` with it in the
+   * same tick as it is found current. Undefined when the user has gone meanwhile (`wanted` is
+   * false). A stream whose last user left while it was starting is stopped and out of the map by
+   * then: the next one is started, rather than joining one that will never deliver.
+   */
+  async function acquireStream(
+    channelId: string,
+    wanted: () => boolean,
+    join: (stream: ChannelStream) => void = () => undefined,
+  ): Promise<ChannelStream | undefined> {
+    for (;;) {
+      let stream = streams.get(channelId);
+      if (!stream) {
+        const created = new ChannelStream(channelId, bus, eventLog, {
+          gapWaitMs: settings.gapWaitMs,
+          onEvent: (event) => onStreamEvent(created, event),
+          onError: (error) => logger.warn({ err: error, channelId }, 'channel stream error'),
+        });
+        streams.set(channelId, (stream = created));
+      }
+      await stream.start(`channel:${channelId}`);
+      if (!wanted()) {
+        releaseStreamIfIdle(channelId);
+        return undefined;
+      }
+      if (streams.get(channelId) !== stream) continue;
+      join(stream);
+      return stream;
     }
-    const stream = new ChannelStream(channelId, bus, eventLog, {
-      gapWaitMs: settings.gapWaitMs,
-      onEvent: (event) => onStreamEvent(stream, event),
-      onError: (error) => logger.warn({ err: error, channelId }, 'channel stream error'),
-    });
-    streams.set(channelId, stream);
-    await stream.start(`channel:${channelId}`);
-    return stream;
   }
 
   function releaseStreamIfIdle(channelId: string) {
@@ -148,7 +165,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     let listeners = notificationsByChannel.get(channelId);
     if (!listeners) notificationsByChannel.set(channelId, (listeners = new Set()));
     listeners.add(connection);
-    await acquireStream(channelId);
+    await acquireStream(channelId, () => notificationsByChannel.get(channelId)?.has(connection) ?? false);
   }
 
   function detachNotifications(connection: Connection, channelId: string) {
@@ -260,10 +277,36 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     return connection;
   }
 
-  function checkConnectionCap(userId: string) {
-    if ((connectionsByUser.get(userId)?.size ?? 0) >= settings.maxConnectionsPerUser)
+  // Upgrades under way count against the cap from its check on: checked against open sockets
+  // alone, parallel upgrades that each await the database before their socket is tracked would all
+  // pass it.
+  const upgradesByUser = new Map<string, number>();
+  const upgradeSlots = new WeakMap<object, () => void>();
+
+  /** Takes one of the user's connection slots for this upgrade (429 when none is left). */
+  function reserveConnection(userId: string, raw: IncomingMessage) {
+    const upgrading = upgradesByUser.get(userId) ?? 0;
+    if ((connectionsByUser.get(userId)?.size ?? 0) + upgrading >= settings.maxConnectionsPerUser)
       throw createTooManyConnectionsError();
+    upgradesByUser.set(userId, upgrading + 1);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      raw.socket.off('close', release);
+      upgradeSlots.delete(raw);
+      const left = (upgradesByUser.get(userId) ?? 1) - 1;
+      if (left > 0) upgradesByUser.set(userId, left);
+      else upgradesByUser.delete(userId);
+    };
+    // An upgrade that never reaches its handler (refused, or the client went away) gives it back.
+    raw.socket.once('close', release);
+    upgradeSlots.set(raw, release);
+    return release;
   }
+
+  /** The upgrade's slot becomes its socket's: call right before openConnection tracks it. */
+  const handOverSlot = (raw: object) => upgradeSlots.get(raw)?.();
 
   // ---- inbound frames ----------------------------------------------------------------------------
   function onMessage(connection: Connection, channelId: string, data: RawData, isBinary: boolean) {
@@ -403,12 +446,12 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     since: number | undefined,
     seenAtUpgrade: number | undefined,
   ) {
-    const stream = await acquireStream(channelId);
-    if (!connection.isOpen) {
-      releaseStreamIfIdle(channelId);
-      return;
-    }
-    stream.connections.add(connection);
+    const stream = await acquireStream(
+      channelId,
+      () => connection.isOpen,
+      (started) => started.connections.add(connection),
+    );
+    if (!stream) return;
     // From here on the stream closes this socket on a removal or deletion. One that committed
     // between the upgrade check and now would be missed, so look once more.
     const current = await eventLog.lastSeq(channelId);
@@ -456,10 +499,11 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
         ),
       },
       preHandler: async (request) => {
-        checkConnectionCap(request.user!.id);
+        reserveConnection(request.user!.id, request.raw);
       },
     },
     (socket, request) => {
+      handOverSlot(request.raw);
       const connection = openConnection(socket, request.user!, { sessionKey: request.sessionKey });
       notificationChannels.set(connection, new Set());
       socket.on('message', () =>
@@ -494,15 +538,21 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       },
       preHandler: async (request) => {
         const user = request.user!;
-        checkConnectionCap(user.id);
+        const release = reserveConnection(user.id, request.raw);
         const { channelId } = request.params as { channelId: string };
-        await deps.openChannel(user, channelId);
-        seqAtUpgrade.set(request.raw, (await eventLog.lastSeq(channelId)) ?? 0);
+        try {
+          await deps.openChannel(user, channelId);
+          seqAtUpgrade.set(request.raw, (await eventLog.lastSeq(channelId)) ?? 0);
+        } catch (error) {
+          release();
+          throw error;
+        }
       },
     },
     (socket, request) => {
       const { channelId } = request.params as { channelId: string };
       const { since } = request.query as { since?: number };
+      handOverSlot(request.raw);
       const connection = openConnection(socket, request.user!, { channelId, sessionKey: request.sessionKey });
       socket.on('message', (data, isBinary) => onMessage(connection, channelId, data, isBinary));
       void attachToChannel(connection, channelId, since, seqAtUpgrade.get(request.raw)).catch(
