@@ -539,6 +539,29 @@ describe.skipIf(process.env.TEST_DB !== 'postgres' || skipDatabaseTests || skipR
         await sendRest(nodeD, bob, quietChannel, 'canal calmo');
         const since = await lastSeqOf(channel);
         const gapSince = await lastSeqOf(gapChannel);
+        // A context member's socket on C; the membership ends on D during the outage, and that
+        // access change travels only on the bus.
+        const staff = await registerUser(nodeC, 'staff');
+        await db!.query('update users set is_staff = true where id = $1', [staff.id]);
+        const contextoId = `n-${randomBytes(4).toString('hex')}`;
+        const member = await registerUser(nodeC, 'member');
+        const joined = await call(
+          nodeC,
+          'PUT',
+          `/api/chat/contexts/nucleo/${contextoId}/members/${member.id}/`,
+          {
+            token: staff.token,
+            body: { status: 'ativo' },
+          },
+        );
+        expect(joined.status, joined.text).toBeLessThan(300);
+        const contextCreated = await call(nodeC, 'POST', '/api/chat/channels/', {
+          token: staff.token,
+          body: { contexto_tipo: 'nucleo', contexto_id: contextoId, titulo: 'Núcleo' },
+        });
+        expect(contextCreated.status, contextCreated.text).toBe(201);
+        const contextChannel = contextCreated.body.id as string;
+        const memberOnC = await openSocket(nodeC, member, contextChannel, await lastSeqOf(contextChannel));
         const aliceOnC = await openSocket(nodeC, alice, channel, since);
         const bobOnD = await openSocket(nodeD, bob, channel, since);
         const carolOnD = await openSocket(nodeD, carol, channel, since);
@@ -563,6 +586,15 @@ describe.skipIf(process.env.TEST_DB !== 'postgres' || skipDatabaseTests || skipR
         for (const i of range(2))
           duringOutage.push((await sendOverSocket(bobOnD, `sem redis ws ${i}`, `out-${i}`)).id);
         for (const i of range(3)) await sendRest(nodeD, bob, gapChannel, `sem redis ${i}`);
+        const ended = await call(
+          nodeD,
+          'DELETE',
+          `/api/chat/contexts/nucleo/${contextoId}/members/${member.id}/`,
+          {
+            token: staff.token,
+          },
+        );
+        expect(ended.status, ended.text).toBe(204);
         const lastOnD = await lastSeqOf(channel);
         await waitForSeq(
           [bobOnD, carolOnD],
@@ -600,8 +632,13 @@ describe.skipIf(process.env.TEST_DB !== 'postgres' || skipDatabaseTests || skipR
           "C to fill D's messages from the log during the outage",
         );
 
-        // Redis returns on the same port: each node re-reads the log for what it missed.
+        // C never heard of the membership's end.
+        expect(memberOnC.closeCode).toBeUndefined();
+
+        // Redis returns on the same port: each node re-reads the log for what it missed, and checks
+        // every socket's access again (the access changes published meanwhile are lost).
         redis = await startRedis(redisPort);
+        expect(await memberOnC.waitForClose(30_000)).toBe(4403);
         await waitForSeq([aliceOnC], lastOnD, 30_000, "C to get D's outage messages after Redis came back");
         await waitForSeq([bobGapOnD], onC.seq, 30_000, "D to get C's outage message after Redis came back");
         await waitForSeq([quietOnC], quietLast, 30_000, 'the replay of the socket opened during the outage');

@@ -115,6 +115,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     eventLog: deps.eventLog,
     openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
     canRead: (user, channelId) => deps.channelsService.canRead(user, channelId),
+    sessionActive: (sessionKey) => deps.authService.isSessionActive(sessionKey),
     listChannelIds: (user) => deps.channelsService.listChannelIds(user),
     handlers: deps.frameHandlers,
     onBusReconnect: deps.onBusReconnect,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { eq } from 'drizzle-orm';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -12,6 +13,7 @@ import {
   type TestUser,
 } from '../../test/support/app.js';
 import { chatClient } from '../../test/support/chat.js';
+import { sessions } from '../modules/auth/auth.table.js';
 import { skipDatabaseTests } from '../../test/support/database.js';
 import {
   busEnv,
@@ -519,6 +521,27 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       expect(
         await upgradeStatus(channelUrl(channelId), { headers: { cookie, origin: ALLOWED_ORIGIN } }),
       ).toBe(401);
+      await closeAndWait(bearerSocket);
+    });
+
+    it('a re-check closes a cookie socket whose session ended unannounced (4401), bearer sockets stay', async () => {
+      const alice = await t.createUser();
+      const bob = await t.createUser();
+      const { id: channelId } = await chat.createChannel(alice, { participantes: [bob.id] });
+      const cookie = await login(t, bob);
+      const cookieSocket = await connectLive(t, channelUrl(channelId), channelId, {
+        headers: { cookie, origin: ALLOWED_ORIGIN },
+      });
+      const bearerSocket = await connectLive(t, channelUrl(channelId, `?token=${bob.token}`), channelId);
+      // The session ends without its announcement reaching this node (a logout published while
+      // the bus was away, an expiry): only a re-check can tell.
+      await t.deps.database.db.delete(sessions).where(eq(sessions.userId, bob.id));
+      await expectResponsive(cookieSocket);
+      // Any access change for bob re-checks his sockets (as every socket is after a bus reconnection).
+      const { id: another } = await chat.createChannel(alice);
+      await chat.addParticipants(alice, another, [bob]);
+      expect(await cookieSocket.waitForClose(5_000)).toBe(4401);
+      await expectResponsive(bearerSocket);
       await closeAndWait(bearerSocket);
     });
 
@@ -1153,9 +1176,27 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
         await connect(`${base}/ws/chat/notificacoes/?token=${bob.token}`),
       ];
       await expectResponsive(sockets[0]!);
+      // One more upgrade is still being checked (its database read is slow) when shutdown begins.
+      const lastSeq = t.deps.eventLog.lastSeq.bind(t.deps.eventLog);
+      let checking!: () => void;
+      const inPreHandler = new Promise<void>((resolve) => (checking = resolve));
+      vi.spyOn(t.deps.eventLog, 'lastSeq').mockImplementationOnce(async (id) => {
+        checking();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return lastSeq(id);
+      });
+      const late = connect(channelUrl(alice));
+      await inPreHandler;
       appClosed = true;
+      const started = Date.now();
       await t.close();
+      // It closes with its server (it would otherwise hold the close until SHUTDOWN_TIMEOUT_MS).
+      expect(Date.now() - started).toBeLessThan(5_000);
       for (const socket of sockets) expect(await socket.waitForClose(2_000)).toBe(1001);
+      const lateSocket = await late.catch((error: unknown) => error);
+      // Its upgrade either completes and the socket is closed at once with 1001, or is refused.
+      if (lateSocket instanceof WsClient) expect(await lateSocket.waitForClose(2_000)).toBe(1001);
+      else expect(lateSocket).toBeInstanceOf(Error);
     });
   });
 });

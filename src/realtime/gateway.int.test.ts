@@ -350,6 +350,55 @@ describe.skipIf(skipDatabaseTests).each(buses)('gateway basics ($name)', ({ redi
   );
 
   it.skipIf(skip)(
+    'a replay that reaches the socket user’s own removal closes it with 4403 and sends nothing after it',
+    async () => {
+      const carol = await t.createUser();
+      const channel = (await chat.createChannel(alice, { participantes: [carol.id] })).id;
+      const since = (await chat.sendMessage(alice, channel, { conteudo: 'before' })).seq;
+      await chat.removeParticipants(alice, channel, [carol]);
+      await chat.sendMessage(alice, channel, { conteudo: 'after the removal' });
+      // The upgrade's checks ran just before the removal committed (they would refuse her now).
+      vi.spyOn(t.deps.channelsService, 'openChannel').mockResolvedValue(undefined as never);
+      vi.spyOn(t.deps.channelsService, 'canRead').mockResolvedValue(true);
+      const socket = await connect(`${base}/ws/chat/${channel}/?token=${carol.token}&since=${since}`);
+      expect(await socket.waitForClose(5_000)).toBe(4403);
+      const events = socket.frames.filter((frame) => typeof frame.seq === 'number');
+      expect(events.map((frame) => [frame.type, (frame.payload as { action?: string }).action])).toEqual([
+        ['chat.participant', 'removed'],
+      ]);
+    },
+  );
+
+  it.skipIf(skip)(
+    'a notification sync that answers after a newer one (the removal’s) does not follow the channel again',
+    async () => {
+      const carol = await t.createUser();
+      const left = (await chat.createChannel(alice, { participantes: [carol.id] })).id;
+      const kept = (await chat.createChannel(alice, { participantes: [carol.id] })).id;
+      const listChannelIds = t.deps.channelsService.listChannelIds.bind(t.deps.channelsService);
+      let staleAnswered!: () => void;
+      const staleDone = new Promise<void>((resolve) => (staleAnswered = resolve));
+      // The socket's first sync reads her channels before the removal but answers after it.
+      vi.spyOn(t.deps.channelsService, 'listChannelIds').mockImplementationOnce(async (user) => {
+        const ids = await listChannelIds(user);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        setImmediate(staleAnswered);
+        return ids;
+      });
+      const notifications = await connect(`${base}/ws/chat/notificacoes/?token=${carol.token}`);
+      await chat.removeParticipants(alice, left, [carol]);
+      await staleDone;
+      const marker = await chat.sendMessage(alice, kept, { conteudo: 'still followed' });
+      await notifications.waitFor((frame) => frame.mensagem_id === marker.id, 10_000);
+      const leaked = await chat.sendMessage(alice, left, { conteudo: 'not for her' });
+      const after = await chat.sendMessage(alice, kept, { conteudo: 'after' });
+      await notifications.waitFor((frame) => frame.mensagem_id === after.id, 10_000);
+      expect(notifications.frames.filter((frame) => frame.mensagem_id === leaked.id)).toEqual([]);
+      notifications.close();
+    },
+  );
+
+  it.skipIf(skip)(
     'fills chat.message publishes lost on the bus from the event log: each message once, in seq order',
     async () => {
       const channel = (await chat.createChannel(alice, { participantes: [bob.id] })).id;

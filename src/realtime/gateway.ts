@@ -21,6 +21,8 @@ export type GatewayDependencies = {
   /** Checks (and records, for context members) that the user may read the channel; throws a 404 AppError. */
   openChannel(user: GatewayUser, channelId: string): Promise<void>;
   canRead(user: GatewayUser, channelId: string): Promise<boolean>;
+  /** Whether a browser session (by key) still stands: not logged out, not expired. */
+  sessionActive(sessionKey: string): Promise<boolean>;
   listChannelIds(user: GatewayUser): Promise<string[]>;
   handlers: FrameHandlers;
   onBusReconnect(handler: () => void): void;
@@ -56,6 +58,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   const inbound = new WeakMap<Connection, { chain: Promise<void>; queued: number }>();
   const typing = new WeakMap<Connection, { active: boolean; lastSentAt: number; timer?: NodeJS.Timeout }>();
   let connectionCounter = 0;
+  let shuttingDown = false;
   const seqAtUpgrade = new WeakMap<object, number>();
   const connectionIds = new WeakMap<Connection, number>();
 
@@ -117,23 +120,33 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     void stream.stop().catch((error: unknown) => logger.warn({ err: error }, 'stream stop failed'));
   }
 
-  function onStreamEvent(stream: ChannelStream, event: StreamEvent) {
+  /**
+   * Whether a logged event ends a channel socket's access: its user removed or gone, or the
+   * channel deleted. Live events and replayed ones alike, so a socket never gets what follows.
+   */
+  function revocationBy(event: StreamEvent, userId: string): { code: number; reason: string } | undefined {
     const payload = event.payload ?? {};
     if (event.type === 'chat.participant' && (payload.action === 'removed' || payload.action === 'left')) {
-      const userId = (payload.user as { id?: string } | undefined)?.id;
-      for (const connection of stream.connections) {
-        if (connection.user.id === userId) connection.close(CloseCodes.forbidden, 'access revoked');
-      }
-      for (const connection of notificationsByChannel.get(stream.channelId) ?? []) {
-        if (connection.user.id === userId) detachNotifications(connection, stream.channelId);
-      }
+      if ((payload.user as { id?: string } | undefined)?.id === userId)
+        return { code: CloseCodes.forbidden, reason: 'access revoked' };
     } else if (event.type === 'chat.channel' && payload.action === 'deleted') {
-      for (const connection of stream.connections) connection.close(CloseCodes.notFound, 'channel deleted');
-      for (const connection of notificationsByChannel.get(stream.channelId) ?? []) {
-        detachNotifications(connection, stream.channelId);
-      }
-    } else if (event.type === 'chat.message') {
+      return { code: CloseCodes.notFound, reason: 'channel deleted' };
+    }
+    return undefined;
+  }
+
+  function onStreamEvent(stream: ChannelStream, event: StreamEvent) {
+    const payload = event.payload ?? {};
+    if (event.type === 'chat.message') {
       notify(stream.channelId, payload);
+      return;
+    }
+    for (const connection of stream.connections) {
+      const revoked = revocationBy(event, connection.user.id);
+      if (revoked) connection.close(revoked.code, revoked.reason);
+    }
+    for (const connection of notificationsByChannel.get(stream.channelId) ?? []) {
+      if (revocationBy(event, connection.user.id)) detachNotifications(connection, stream.channelId);
     }
   }
 
@@ -177,10 +190,16 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   }
 
   /** Makes a notification socket follow exactly the channels its user may read now. */
+  // Each sync of a socket gets a number: an older one that answers late must not re-attach a
+  // channel that a newer one (after a removal) already dropped.
+  const notificationSyncs = new WeakMap<Connection, number>();
+
   async function syncNotifications(connection: Connection) {
+    const generation = (notificationSyncs.get(connection) ?? 0) + 1;
+    notificationSyncs.set(connection, generation);
     const wanted = new Set(await deps.listChannelIds(connection.user));
     const current = notificationChannels.get(connection);
-    if (!current || !connection.isOpen) return;
+    if (!current || !connection.isOpen || notificationSyncs.get(connection) !== generation) return;
     for (const channelId of [...current])
       if (!wanted.has(channelId)) detachNotifications(connection, channelId);
     await Promise.all([...wanted].map((channelId) => attachNotifications(connection, channelId)));
@@ -211,10 +230,11 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     const channelId = connection.options.channelId;
     try {
       if (channelId === undefined) {
-        await syncNotifications(connection);
+        if (await sessionStands(connection)) await syncNotifications(connection);
         return;
       }
       connection.hold();
+      if (!(await sessionStands(connection))) return;
       if (await deps.canRead(connection.user, channelId)) connection.release();
       else connection.close(CloseCodes.forbidden, 'access revoked');
     } catch (error) {
@@ -224,8 +244,26 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     }
   }
 
+  /** A cookie socket whose session ended is closed (4401); bearer sockets have no session. */
+  async function sessionStands(connection: Connection): Promise<boolean> {
+    const key = connection.options.sessionKey;
+    if (key === undefined || (await deps.sessionActive(key))) return true;
+    connection.close(CloseCodes.unauthorized, 'session ended');
+    return false;
+  }
+
+  // Access changes published while the bus was away never arrived: after a reconnection every
+  // socket is checked again (in slices, not 10,000 queries at once), besides the streams' log reads.
+  const RECHECK_SLICE = 100;
   deps.onBusReconnect(() => {
     for (const stream of streams.values()) void stream.fillGap();
+    const everyone = [...connectionsByUser.values()].flatMap((connections) => [...connections]);
+    void (async () => {
+      for (let index = 0; index < everyone.length; index += RECHECK_SLICE) {
+        const slice = everyone.slice(index, index + RECHECK_SLICE).filter((connection) => connection.isOpen);
+        await Promise.all(slice.map((connection) => recheck(connection)));
+      }
+    })();
   });
 
   // ---- connection lifecycle ----------------------------------------------------------------------
@@ -274,6 +312,8 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     });
     socket.on('close', () => untrack(connection));
     track(connection);
+    // An upgrade that was still being checked when shutdown began: its socket goes the same way.
+    if (shuttingDown) connection.close(CloseCodes.goingAway, 'server shutting down');
     return connection;
   }
 
@@ -428,6 +468,11 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       for (const event of events) {
         if (event.seq! > connection.lastSeq + 1) return false;
         connection.sendEvent(encodeEvent(event));
+        const revoked = revocationBy(event, connection.user.id);
+        if (revoked) {
+          connection.close(revoked.code, revoked.reason);
+          return true;
+        }
         if (
           connection.socket.bufferedAmount > settings.maxBufferedBytes / 2 &&
           !(await connection.waitForDrain())
@@ -463,6 +508,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       connection.close(CloseCodes.forbidden, 'access revoked');
       return;
     }
+    if (!(await sessionStands(connection))) return;
     const last = current;
     // The log no longer holds what the client missed (or the client is ahead of it): refetch.
     const requireResync = (lastSeq: number) => {
@@ -594,6 +640,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   heartbeat.unref();
 
   app.addHook('preClose', async () => {
+    shuttingDown = true;
     clearInterval(heartbeat);
     for (const connections of [...connectionsByUser.values()]) {
       for (const connection of [...connections])

@@ -173,6 +173,11 @@ export function createAuthService(deps: {
       return user ? toAuthUser(user) : undefined;
     },
 
+    /** Whether the session with this key (see sessionKeyOf) is still open and its user active. */
+    async isSessionActive(sessionKey: string): Promise<boolean> {
+      return (await sessionsRepository.findUserByTokenHash(sessionKey, now())) !== undefined;
+    },
+
     /** Ends a session (no-op for an unknown one). */
     async logout(token: string): Promise<void> {
       const sessionKey = hashSessionToken(token);
