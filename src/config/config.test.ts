@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, MESSAGE_MAX_CHARS_LIMIT } from './config.js';
 import { makeTempDir } from '../../test/support/temp-dirs.js';
 
 const dataDir = () => makeTempDir('hubx-config-');
@@ -46,6 +46,16 @@ describe('loadConfig', () => {
     expect(problems).toContain('PORT');
     expect(problems).toContain('MESSAGE_MAX_CHARS');
     expect(problems).toContain('DATABASE_URL');
+  });
+
+  it('takes MESSAGE_MAX_CHARS up to MESSAGE_MAX_CHARS_LIMIT, which the message schemas size their caps from', () => {
+    const largest = String(MESSAGE_MAX_CHARS_LIMIT);
+    expect(loadConfig({ DATA_DIR: dataDir(), MESSAGE_MAX_CHARS: largest }).chat.messageMaxChars).toBe(
+      MESSAGE_MAX_CHARS_LIMIT,
+    );
+    expect(() =>
+      loadConfig({ DATA_DIR: dataDir(), MESSAGE_MAX_CHARS: String(MESSAGE_MAX_CHARS_LIMIT + 1) }),
+    ).toThrow(/MESSAGE_MAX_CHARS/);
   });
 
   it('requires JWT_SECRET with PostgreSQL and in production, and a key for platform tokens', () => {

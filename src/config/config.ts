@@ -5,6 +5,9 @@ import { Ajv } from 'ajv';
 import { Type, type Static } from 'typebox';
 import { parseRateLimitRule } from '../platform/rate-limit/rate-limit.js';
 
+/** The largest MESSAGE_MAX_CHARS accepted; request schemas size their absolute caps from it. */
+export const MESSAGE_MAX_CHARS_LIMIT = 100_000;
+
 // Every environment variable the service reads is declared here, once. Nothing else reads process.env.
 const Bool = (fallback: boolean) => Type.Boolean({ default: fallback });
 const EnvSchema = Type.Object({
@@ -40,7 +43,7 @@ const EnvSchema = Type.Object({
   SESSION_COOKIE_NAME: Type.String({ default: 'hubx_session', pattern: '^[A-Za-z0-9_-]+$' }),
   SESSION_COOKIE_SECURE: Bool(false),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
-  MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: 100_000 }),
+  MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: MESSAGE_MAX_CHARS_LIMIT }),
   CHAT_SEND_RATE_LIMIT: Type.String({ default: '5/5s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   REACTION_NAMES: Type.String({
     default: 'like,love,haha,wow,sad,angry,thumbsup,thumbsdown,clap,fire,check',

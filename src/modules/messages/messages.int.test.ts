@@ -1,9 +1,11 @@
+import { webcrypto } from 'node:crypto';
 import { and, asc, count, eq } from 'drizzle-orm';
 import { expectEventLogIntact as expectLogIntact } from '../../../test/support/event-log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
+import { busEnv, connect, listen, skipRedisTests, type Frame } from '../../../test/support/ws.js';
 import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
@@ -32,6 +34,17 @@ type Message = {
 };
 type Page = { results: Message[]; next: string | null; previous: string | null };
 type Response = Awaited<ReturnType<TestApp['inject']>>;
+
+/** What 4000 characters (MESSAGE_MAX_CHARS) of 4 UTF-8 bytes each encrypt to: IV + ciphertext + tag, base64. */
+const CIPHERTEXT_BOUND = 4 * Math.ceil((4 * 4000 + 12 + 16) / 3); // 21,372
+
+/** AES-GCM as a browser client does it: a fresh 12-byte IV sent ahead of the sealed text, in base64. */
+async function encrypt(text: string): Promise<string> {
+  const key = await webcrypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt']);
+  const iv = webcrypto.getRandomValues(new Uint8Array(12));
+  const sealed = await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(text));
+  return Buffer.concat([iv, new Uint8Array(sealed)]).toString('base64');
+}
 
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -83,6 +96,14 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
 
   function send(user: TestUser, channel: string, body: Record<string, unknown>) {
     return t.inject({ method: 'POST', url: messagesUrl(channel), headers: user.auth, payload: body });
+  }
+
+  function edit(user: TestUser, channel: string, id: string, body: Record<string, unknown>) {
+    return t.inject({ method: 'PATCH', url: messageUrl(channel, id), headers: user.auth, payload: body });
+  }
+
+  async function editHistory(messageId: string) {
+    return db().select().from(chatMessageEdits).where(eq(chatMessageEdits.messageId, messageId));
   }
 
   async function sendText(
@@ -590,6 +611,77 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
       await expectEventLogIntact(e2ee);
     });
 
+    it('caps conteudo_cifrado at what a MESSAGE_MAX_CHARS plaintext encrypts to: at the bound 201, longer 400 messages.too_long, nothing stored', async () => {
+      const channel = await newChannel(alice, [bob], { e2ee_habilitado: true });
+      // The longest plaintext there is: 4000 characters of 4 UTF-8 bytes each.
+      const longest = await encrypt('😀'.repeat(4000));
+      expect(longest).toHaveLength(CIPHERTEXT_BOUND);
+      const accepted = await send(bob, channel, { ...cipher, conteudo_cifrado: longest });
+      expect(accepted.statusCode, accepted.body).toBe(201);
+      expect((await messageRow((accepted.json() as Message).id)).conteudoCifrado).toBe(longest);
+      const eventsBefore = (await expectEventLogIntact(channel)).length;
+
+      for (const conteudo_cifrado of [`${longest}A`, 'A'.repeat(500_000)]) {
+        expectError(await send(bob, channel, { ...cipher, conteudo_cifrado }), 400, 'messages.too_long');
+      }
+      // Beyond what the largest MESSAGE_MAX_CHARS allows, the request schema refuses it already.
+      expectError(
+        await send(bob, channel, { ...cipher, conteudo_cifrado: 'A'.repeat(600_000) }),
+        400,
+        'validation_error',
+      );
+      expect(await countMessages(channel)).toBe(1);
+      expect(await expectEventLogIntact(channel)).toHaveLength(eventsBefore);
+      const view = await t.inject({ url: `/api/chat/channels/${channel}/`, headers: alice.auth });
+      expect(view.json()).toMatchObject({
+        ultima_mensagem: expect.objectContaining({ conteudo_cifrado: longest }),
+      });
+    });
+
+    it('over WebSocket the same bound applies: a longer ciphertext gets an error frame messages.too_long and is not stored', async () => {
+      const channel = await newChannel(alice, [bob], { e2ee_habilitado: true });
+      const socket = await connect(`${await listen(t)}/ws/chat/${channel}/?token=${bob.token}`);
+      try {
+        const reply = (clientId: string) =>
+          socket.waitFor((frame: Frame) => frame.client_id === clientId && frame.type !== 'chat.message');
+        socket.send({ ...cipher, conteudo_cifrado: 'A'.repeat(CIPHERTEXT_BOUND + 1), client_id: 'longa' });
+        expect(await reply('longa')).toMatchObject({ type: 'error', code: 'messages.too_long' });
+        socket.send({ ...cipher, conteudo_cifrado: 'A'.repeat(CIPHERTEXT_BOUND), client_id: 'no-limite' });
+        const ack = await reply('no-limite');
+        expect(ack).toMatchObject({ type: 'ack', id: expect.any(String) });
+        expect(await countMessages(channel)).toBe(1);
+        expect((await messageRow(ack.id as string)).conteudoCifrado).toHaveLength(CIPHERTEXT_BOUND);
+      } finally {
+        socket.close();
+        await socket.waitForClose();
+      }
+    });
+
+    it('edits are held to the same bound: a longer ciphertext is refused (400 messages.too_long) and changes nothing', async () => {
+      const channel = await newChannel(alice, [bob], { e2ee_habilitado: true });
+      const message = (await send(bob, channel, cipher)).json() as Message;
+      const eventsBefore = (await expectEventLogIntact(channel)).length;
+      for (const conteudo_cifrado of ['A'.repeat(CIPHERTEXT_BOUND + 1), 'A'.repeat(500_000)]) {
+        expectError(
+          await edit(bob, channel, message.id, { conteudo_cifrado, key_version: 2 }),
+          400,
+          'messages.too_long',
+        );
+      }
+      expect(await messageRow(message.id)).toMatchObject({
+        conteudoCifrado: cipher.conteudo_cifrado,
+        keyVersion: 1,
+        editedAt: null,
+      });
+      expect(await editHistory(message.id)).toHaveLength(0);
+      expect(await expectEventLogIntact(channel)).toHaveLength(eventsBefore);
+
+      const atBound = 'A'.repeat(CIPHERTEXT_BOUND);
+      const edited = await edit(bob, channel, message.id, { conteudo_cifrado: atBound, key_version: 2 });
+      expect(edited.statusCode, edited.body).toBe(200);
+      expect((await messageRow(message.id)).conteudoCifrado).toBe(atBound);
+    });
+
     it('a channel without E2EE refuses ciphertext (400 messages.e2ee_not_enabled)', async () => {
       const before = await countMessages(channelId);
       expectError(await send(bob, channelId, cipher), 400, 'messages.e2ee_not_enabled');
@@ -1041,6 +1133,136 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
       for (const m of [m1, m2, m3, m4]) expect((await messageRow(m!.id)).deletedAt).toBeInstanceOf(Date);
       await expectEventLogIntact(channelId);
     });
+  });
+
+  describe('a configured MESSAGE_MAX_CHARS (10)', () => {
+    let small: TestApp;
+
+    beforeAll(async () => {
+      small = await createTestApp({ MESSAGE_MAX_CHARS: '10' });
+    });
+    afterAll(async () => small?.close());
+
+    it('the ciphertext bound follows it: 92 base64 characters (IV + 40 bytes + tag) pass, 93 are too long', async () => {
+      const chat = chatClient(small);
+      const owner = await small.createUser();
+      const channel = (await chat.createChannel(owner, { e2ee_habilitado: true })).id;
+      const longest = await encrypt('😀'.repeat(10));
+      expect(longest).toHaveLength(92);
+      const sendCipher = (conteudo_cifrado: string) =>
+        small.inject({
+          method: 'POST',
+          url: messagesUrl(channel),
+          headers: owner.auth,
+          payload: { tipo: 'text', conteudo_cifrado, alg: 'AES-GCM', key_version: 1 },
+        });
+      const accepted = await sendCipher(longest);
+      expect(accepted.statusCode, accepted.body).toBe(201);
+      expectError(await sendCipher(`${longest}A`), 400, 'messages.too_long');
+      const message = accepted.json() as Message;
+      expectError(
+        await small.inject({
+          method: 'PATCH',
+          url: messageUrl(channel, message.id),
+          headers: owner.auth,
+          payload: { conteudo_cifrado: 'A'.repeat(93), key_version: 2 },
+        }),
+        400,
+        'messages.too_long',
+      );
+      const rows = await small.deps.database.db
+        .select({ conteudoCifrado: chatMessages.conteudoCifrado, editedAt: chatMessages.editedAt })
+        .from(chatMessages)
+        .where(eq(chatMessages.channelId, channel));
+      expect(rows).toEqual([{ conteudoCifrado: longest, editedAt: null }]);
+    });
+  });
+
+  describe.each([
+    { name: 'in-process limiter', redis: false, skip: false },
+    { name: 'Redis limiter', redis: true, skip: skipRedisTests },
+  ])('edit rate limit (CHAT_SEND_RATE_LIMIT=3/60s, $name)', ({ redis, skip }) => {
+    let limited: TestApp;
+
+    beforeAll(async () => {
+      if (skip) return;
+      limited = await createTestApp({ ...busEnv(redis), CHAT_SEND_RATE_LIMIT: '3/60s' });
+    });
+    afterAll(async () => limited?.close());
+
+    it.skipIf(skip)(
+      'the 4th edit by the same user answers 429 rate_limited with Retry-After and is not applied; other users and sends keep their own budgets',
+      async () => {
+        const chat = chatClient(limited);
+        const owner = await limited.createUser();
+        const member = await limited.createUser();
+        const channel = (await chat.createChannel(owner, { participantes: [member.id] })).id;
+        const message = await chat.sendMessage(member, channel, { conteudo: 'v0' });
+        const editAs = (user: TestUser, conteudo: string) =>
+          limited.inject({
+            method: 'PATCH',
+            url: messageUrl(channel, message.id),
+            headers: user.auth,
+            payload: { conteudo },
+          });
+        const sendAs = (user: TestUser, conteudo: string) =>
+          limited.inject({
+            method: 'POST',
+            url: messagesUrl(channel),
+            headers: user.auth,
+            payload: { tipo: 'text', conteudo },
+          });
+        const row = async () =>
+          (
+            await limited.deps.database.db.select().from(chatMessages).where(eq(chatMessages.id, message.id))
+          )[0]!;
+        const history = async () =>
+          (
+            await limited.deps.database.db
+              .select()
+              .from(chatMessageEdits)
+              .where(eq(chatMessageEdits.messageId, message.id))
+              .orderBy(asc(chatMessageEdits.createdAt))
+          ).map((edit) => [edit.previousContent, edit.editorId]);
+
+        for (const version of ['v1', 'v2', 'v3']) {
+          const edited = await editAs(member, version);
+          expect(edited.statusCode, edited.body).toBe(200);
+        }
+        const eventsBefore = (await expectLogIntact(limited.deps.database.db, channel)).length;
+        const refused = await editAs(member, 'v4');
+        expect(refused.statusCode, refused.body).toBe(429);
+        expect(refused.json()).toMatchObject({ code: 'rate_limited', detail: expect.any(String) });
+        const retryAfter = Number(refused.headers['retry-after']);
+        expect(Number.isInteger(retryAfter)).toBe(true);
+        expect(retryAfter).toBeGreaterThanOrEqual(1);
+        expect(retryAfter).toBeLessThanOrEqual(60);
+        expect((await row()).conteudo).toBe('v3');
+        expect(await history()).toEqual([
+          ['v0', member.id],
+          ['v1', member.id],
+          ['v2', member.id],
+        ]);
+        expect(await expectLogIntact(limited.deps.database.db, channel)).toHaveLength(eventsBefore);
+
+        // The budget is per user: the owner (a channel admin) still edits the same message, even
+        // after spending every send of their own.
+        for (let i = 0; i < 3; i++) expect((await sendAs(owner, `s${i}`)).statusCode).toBe(201);
+        expectError(await sendAs(owner, 'uma a mais'), 429, 'rate_limited');
+        const byOwner = await editAs(owner, 'pela dona');
+        expect(byOwner.statusCode, byOwner.body).toBe(200);
+        expect((await row()).conteudo).toBe('pela dona');
+        // Edits and sends are counted apart: the member, out of edits, still has two sends left.
+        expect((await sendAs(member, 'nova')).statusCode).toBe(201);
+        expectError(await editAs(member, 'v5'), 429, 'rate_limited');
+        expect(await history()).toEqual([
+          ['v0', member.id],
+          ['v1', member.id],
+          ['v2', member.id],
+          ['v3', owner.id],
+        ]);
+      },
+    );
   });
 
   it('every channel touched keeps a gap-free event log with last_seq = N', async () => {

@@ -78,11 +78,12 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messagesService: Messag
     {
       schema: {
         operationId: 'editMessage',
-        summary: 'Edit a message (sender or channel admin); the previous text is kept in the history',
+        summary:
+          'Edit a message (sender or channel admin; rate-limited per user); the previous text is kept in the history',
         tags,
         params: MessageParams,
         body: EditMessageBody,
-        response: { 200: MessageSchema, ...errorResponses(400, 401, 403, 404) },
+        response: { 200: MessageSchema, ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) =>

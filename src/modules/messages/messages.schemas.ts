@@ -1,5 +1,24 @@
 import { Type } from 'typebox';
+import { MESSAGE_MAX_CHARS_LIMIT } from '../../config/config.js';
 import { NullableString } from '../../shared/schemas.js';
+
+// AES-GCM output is as long as its input plus a 16-byte tag, and the client sends its 12-byte IV
+// along; base64 then takes 4 characters for every 3 bytes.
+const AES_GCM_IV_BYTES = 12;
+const AES_GCM_TAG_BYTES = 16;
+const UTF8_MAX_BYTES_PER_CHAR = 4;
+
+/**
+ * The longest `conteudo_cifrado` a plaintext of `maxChars` characters can encrypt to: base64 of IV,
+ * ciphertext (up to 4 UTF-8 bytes per character) and tag. E2EE content cannot be counted in
+ * characters, so this keeps it within what MESSAGE_MAX_CHARS allows in plain text.
+ */
+export function maxCiphertextLength(maxChars: number): number {
+  return 4 * Math.ceil((UTF8_MAX_BYTES_PER_CHAR * maxChars + AES_GCM_IV_BYTES + AES_GCM_TAG_BYTES) / 3);
+}
+
+/** The schema's absolute cap; the service applies the bound of the configured MESSAGE_MAX_CHARS. */
+const CIPHERTEXT_MAX_LENGTH = maxCiphertextLength(MESSAGE_MAX_CHARS_LIMIT);
 
 const NullableDate = () => NullableString({ format: 'date-time' });
 
@@ -35,7 +54,7 @@ export const SendMessageBody = Type.Object(
   {
     tipo: MessageTipo,
     conteudo: Type.Optional(Type.String({ maxLength: 400_000 })),
-    conteudo_cifrado: Type.Optional(Type.String({ minLength: 1, maxLength: 1_000_000 })),
+    conteudo_cifrado: Type.Optional(Type.String({ minLength: 1, maxLength: CIPHERTEXT_MAX_LENGTH })),
     alg: Type.Optional(Type.String({ maxLength: 32 })),
     key_version: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
     reply_to: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
@@ -47,7 +66,7 @@ export const SendMessageBody = Type.Object(
 export const EditMessageBody = Type.Object(
   {
     conteudo: Type.Optional(Type.String({ maxLength: 400_000 })),
-    conteudo_cifrado: Type.Optional(Type.String({ minLength: 1, maxLength: 1_000_000 })),
+    conteudo_cifrado: Type.Optional(Type.String({ minLength: 1, maxLength: CIPHERTEXT_MAX_LENGTH })),
     key_version: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
   },
   { additionalProperties: false, minProperties: 1 },

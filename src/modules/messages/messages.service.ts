@@ -31,6 +31,7 @@ import {
   createPlaintextRefusedError,
   createUnsupportedTypeError,
 } from './messages.errors.js';
+import { maxCiphertextLength } from './messages.schemas.js';
 import { toMessageView, type MessageView } from './messages.views.js';
 import { createBatcher } from '../../shared/batching.js';
 
@@ -94,10 +95,12 @@ export function createMessagesService(deps: {
   messagesRepository: MessagesRepository;
   moderationRepository: ModerationRepository;
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
   settings: { messageMaxChars: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
+  const maxCiphertextChars = maxCiphertextLength(settings.messageMaxChars);
   const { findVisible } = createMessageFinder({ messagesRepository });
   // Group commit: sends that arrive while earlier writes are in flight share the next statement
   // (one WAL flush for many messages, of any channels); a channel is in one write at a time, so
@@ -128,6 +131,13 @@ export function createMessagesService(deps: {
         throw createPlaintextRefusedError();
       }
       if (input.alg !== 'AES-GCM') throw createPlaintextRefusedError();
+      // Every message rides in channel lists, events and sockets: ciphertext may be no longer than
+      // a MESSAGE_MAX_CHARS plaintext can encrypt to.
+      if (input.conteudo_cifrado.length > maxCiphertextChars) {
+        throw createMessageTooLongError(
+          `conteudo_cifrado is longer than ${maxCiphertextChars} characters (what ${settings.messageMaxChars} characters encrypt to at most).`,
+        );
+      }
       return {
         conteudo: '',
         conteudoCifrado: input.conteudo_cifrado,
@@ -343,6 +353,10 @@ export function createMessagesService(deps: {
       input: EditMessageInput,
     ): Promise<MessageView> {
       const standing = await access.requireReadable(user, channelId);
+      // Each edit rewrites the message for every reader (event, socket, channel list): edits get
+      // the send rule, with a budget of their own. Checked before the transaction locks the row.
+      const decision = await deps.sendRateLimiter.consume(`edit:${user.id}`);
+      if (!decision.allowed) throw createRateLimitedError(decision.retryAfterMs);
       const updated = await uow.run(async (tx, events) => {
         const row = await findVisible(standing, messageId, tx, true);
         const isSender = row.message.remetenteId === user.id && standing.isMember;
