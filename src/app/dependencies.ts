@@ -67,6 +67,8 @@ export async function createDependencies(
     : undefined;
   redis?.on('error', redisErrors);
   const busReconnectHandlers = new Set<() => void>();
+  // A bug in one subscriber is reported in full, each time, and delivery goes on.
+  const subscriberErrors = (error: unknown) => logger.error({ err: error }, 'bus subscriber failed');
   const builtBus =
     overrides.bus ??
     (config.redis
@@ -75,8 +77,9 @@ export async function createDependencies(
           prefix: config.redis.prefix,
           onError: redisErrors,
           onReconnect: () => busReconnectHandlers.forEach((handler) => handler()),
+          onSubscriberError: subscriberErrors,
         })
-      : createMemoryBus());
+      : createMemoryBus({ onError: subscriberErrors }));
   const bus = overrides.wrapBus ? overrides.wrapBus(builtBus) : builtBus;
   const sendRateLimiter =
     redis && config.redis

@@ -23,10 +23,15 @@ function createFakeLog(initial: StreamEvent[] = []) {
   const events = [...initial];
   const calls: Array<{ afterSeq: number; limit: number }> = [];
   let failNext = 0;
+  // The seq the channel row holds: pruning the log does not lower it.
+  let lastSeq = events.at(-1)?.seq;
   const reader: EventLogReader = {
-    lastSeq: vi.fn(async () => events.at(-1)?.seq),
+    lastSeq: vi.fn(async () => lastSeq),
+    firstSeq: vi.fn(async () => events[0]?.seq),
     listAfter: vi.fn(async (channelId: string, afterSeq: number, limit: number) => {
       calls.push({ afterSeq, limit });
+      // A stream that reads without end would otherwise hang the test instead of failing it.
+      if (calls.length > 100) throw new Error('runaway log reads');
       if (failNext > 0) {
         failNext -= 1;
         throw new Error('database unavailable');
@@ -41,6 +46,11 @@ function createFakeLog(initial: StreamEvent[] = []) {
     append(...added: StreamEvent[]) {
       events.push(...added);
       events.sort((a, b) => a.seq! - b.seq!);
+      lastSeq = Math.max(lastSeq ?? 0, ...added.map((e) => e.seq!));
+    },
+    /** Retention: deletes every event up to `seq`. */
+    prune(seq: number) {
+      events.splice(0, events.filter((e) => e.seq! <= seq).length);
     },
     failNextReads(count: number) {
       failNext = count;
@@ -293,6 +303,75 @@ describe('ChannelStream', () => {
     await flush();
     expect(socket.seqs()).toEqual(backlog.map((e) => e.seq));
     expect(log.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('goes on past events retention pruned while it was behind, a long log after them too', async () => {
+    const log = createFakeLog([1, 2, 3, 4, 5].map((seq) => event(seq)));
+    const errors: unknown[] = [];
+    const { socket, stream } = await startStream(log, { onError: (e) => errors.push(e) });
+    // 6..1205 committed but never published here; 1..100 pruned before anything revealed the gap.
+    log.append(...Array.from({ length: 1_200 }, (_, i) => event(i + 6)));
+    log.prune(100);
+    await commitAndPublish(log, event(1_206));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+
+    // 6..100 are gone for good: the socket gets a jump to 101, then everything in order.
+    expect(socket.seqs()).toEqual(Array.from({ length: 1_106 }, (_, i) => i + 101));
+    expect(stream.position).toBe(1_206);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/events 6\.\.100 were pruned/);
+    // Three pages of 500, each read once.
+    expect(log.calls.map((c) => c.afterSeq)).toEqual([5, 600, 1_100]);
+
+    await commitAndPublish(log, event(1_207));
+    expect(socket.seqs().at(-1)).toBe(1_207);
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS * 5);
+    expect(log.calls).toHaveLength(3);
+  });
+
+  it('goes on past a short pruned stretch, and fillGap() (the reconnect path) does too', async () => {
+    const log = createFakeLog([event(1), event(2)]);
+    const errors: unknown[] = [];
+    const { socket, stream } = await startStream(log, { onError: (e) => errors.push(e) });
+    log.append(event(3), event(4), event(5), event(6));
+    log.prune(4);
+    await commitAndPublish(log, event(7));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([5, 6, 7]);
+    expect(errors).toHaveLength(1);
+
+    // Nothing pending: only a fill after a reconnection can notice.
+    log.append(event(8), event(9), event(10));
+    log.prune(8);
+    await stream.fillGap();
+    await flush();
+    expect(socket.seqs()).toEqual([5, 6, 7, 9, 10]);
+    expect(stream.position).toBe(10);
+    expect(errors).toHaveLength(2);
+  });
+
+  it('waits at a hole the log does not fill yet, with a long log after it, reading it once per wait', async () => {
+    const log = createFakeLog();
+    const errors: unknown[] = [];
+    const { socket } = await startStream(log, { onError: (e) => errors.push(e) });
+    // 1 and 3..602 are in the log, 2 is not (yet): nothing may pass 1, and nothing was pruned.
+    log.append(event(1), ...Array.from({ length: 600 }, (_, i) => event(i + 3)));
+    await commitAndPublish(log, event(603));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual([1]);
+    expect(log.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(log.calls).toHaveLength(2);
+    expect(errors).toEqual([]);
+
+    log.append(event(2));
+    await vi.advanceTimersByTimeAsync(GAP_WAIT_MS);
+    await flush();
+    expect(socket.seqs()).toEqual(Array.from({ length: 603 }, (_, i) => i + 1));
   });
 
   it('does nothing on fillGap() before it has started', async () => {

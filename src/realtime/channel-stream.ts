@@ -12,6 +12,8 @@ export type StreamEvent = {
 
 export type EventLogReader = {
   lastSeq(channelId: string): Promise<number | undefined>;
+  /** The oldest seq the log still holds (retention prunes older ones). */
+  firstSeq(channelId: string): Promise<number | undefined>;
   listAfter(channelId: string, afterSeq: number, limit: number): Promise<StreamEvent[]>;
 };
 
@@ -209,20 +211,34 @@ export class ChannelStream {
     });
   };
 
-  /** Reads what is missing from the log (also used after a Redis reconnection). */
+  /**
+   * Reads what is missing from the log (also used after a Redis reconnection). A hole below the
+   * oldest event the log still holds was pruned: the stream goes on past it.
+   */
   async fillGap(): Promise<void> {
     if (this.filling || !this.ready) return;
     this.filling = true;
     try {
       for (;;) {
         const events = await this.log.listAfter(this.channelId, this.expected - 1, FILL_BATCH);
+        const first = events[0]?.seq;
+        const isHoleGone =
+          first !== undefined && first > this.expected && (await this.isPruned(this.expected));
+        if (this.stopped) return;
+        // Re-checked: live events may have moved the stream on while the log answered.
+        if (isHoleGone && first > this.expected) this.skipPrunedTo(first);
+        let isAtHole = false;
         for (const event of events) {
           if (event.seq! < this.expected) continue;
-          if (event.seq! > this.expected) break;
+          if (event.seq! > this.expected) {
+            isAtHole = true;
+            break;
+          }
           this.pending.delete(event.seq!);
           this.forward(event, Buffer.from(JSON.stringify(event)));
         }
-        if (events.length < FILL_BATCH) break;
+        // A hole the log does not fill (yet): the same read would return the same page again.
+        if (isAtHole || events.length < FILL_BATCH) break;
       }
     } catch (error) {
       this.options.onError?.(error);
@@ -230,5 +246,25 @@ export class ChannelStream {
       this.filling = false;
       this.drain();
     }
+  }
+
+  /** Whether retention deleted `seq`: it lies below the oldest seq the log still holds. */
+  private async isPruned(seq: number): Promise<boolean> {
+    const oldest = await this.log.firstSeq(this.channelId);
+    return oldest === undefined || oldest > seq;
+  }
+
+  /**
+   * The events from `expected` to `seq` - 1 are gone for good: go on from `seq`. Sockets see the
+   * jump and reconnect with `since`, which the log answers with `resync_required`.
+   */
+  private skipPrunedTo(seq: number): void {
+    this.options.onError?.(
+      new Error(
+        `channel ${this.channelId}: events ${this.expected}..${seq - 1} were pruned from the log before this node forwarded them; going on from ${seq}`,
+      ),
+    );
+    this.expected = seq;
+    for (const held of [...this.pending.keys()]) if (held < seq) this.pending.delete(held);
   }
 }

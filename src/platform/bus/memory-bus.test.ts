@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBus } from './memory-bus.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -48,5 +48,44 @@ describe('memory bus', () => {
     await bus.publish('t', 'after');
     await turn();
     expect(seen).toEqual(['before']);
+  });
+
+  it('reports a subscriber that throws and goes on delivering to the others, on every topic', async () => {
+    const errors: unknown[] = [];
+    const bus = createMemoryBus({ onError: (error) => errors.push(error) });
+    const seen: string[] = [];
+    const failure = new Error('subscriber bug');
+    await bus.subscribe('a', () => {
+      throw failure;
+    });
+    await bus.subscribe('a', (message) => seen.push(`a:${message}`));
+    await bus.subscribe('b', (message) => seen.push(`b:${message}`));
+    await bus.publish('a', 'x');
+    await bus.publish('b', 'y');
+    await bus.publish('a', 'z');
+    await turn();
+    await turn();
+    expect(seen).toEqual(['a:x', 'b:y', 'a:z']);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ message: expect.stringContaining('topic a'), cause: failure });
+  });
+
+  it('without an onError, a throwing subscriber is written to stderr, never rethrown', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const bus = createMemoryBus();
+      const seen: string[] = [];
+      await bus.subscribe('t', () => {
+        throw new Error('subscriber bug');
+      });
+      await bus.subscribe('t', (message) => seen.push(message));
+      await bus.publish('t', 'x');
+      await turn();
+      await turn();
+      expect(seen).toEqual(['x']);
+      expect(logged).toHaveBeenCalledTimes(1);
+    } finally {
+      logged.mockRestore();
+    }
   });
 });

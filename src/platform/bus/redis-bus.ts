@@ -5,15 +5,25 @@ import type { Bus, BusHandler } from './bus.js';
 export type RedisBusOptions = {
   url: string;
   prefix: string;
+  /** Gets Redis errors. */
   onError?: (error: unknown) => void;
+  /** Gets what a subscriber threw (delivery carries on); onError when not given. */
+  onSubscriberError?: (error: unknown) => void;
   onReconnect?: () => void;
+  /** How many messages it keeps for Redis while the publisher is away; the oldest go first. */
+  maxUnpublished?: number;
 };
+
+const MAX_UNPUBLISHED = 10_000;
+/** Publishes sent together when catching up; ioredis pipelines them on the one connection. */
+const RESEND_BATCH = 500;
 
 /**
  * Redis pub/sub bus for several nodes. Local subscribers get a message straight away (so a node
  * keeps delivering locally while Redis is down); Redis carries it to the other nodes, and each node
- * ignores its own messages coming back. Publishing never waits for a Redis that is down: the event
- * log, not the bus, is what makes delivery loss-free.
+ * ignores its own messages coming back. Publishing never waits for a Redis that is down: what the
+ * publisher could not send is kept (bounded) and sent, in order, once it is back. Other nodes may
+ * never have lost Redis themselves, so nothing else would tell them to look in the event log.
  */
 export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { nodeId: string }> {
   const nodeId = randomUUID();
@@ -30,10 +40,11 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
   });
   const local = new Map<string, Set<BusHandler>>();
   const onError = options.onError ?? (() => undefined);
+  const onSubscriberError = options.onSubscriberError ?? onError;
   publisher.on('error', onError);
   subscriber.on('error', onError);
   // Every 'ready' after the first, of either connection, is a reconnection: the caller re-reads
-  // what it may have missed (publishes skipped while the publisher was down included).
+  // what it may have missed.
   for (const connection of [subscriber, publisher]) {
     let ready = false;
     connection.on('ready', () => {
@@ -50,8 +61,68 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
   const deliver = (topic: string, message: string) => {
     const handlers = local.get(topic);
     if (!handlers) return;
-    for (const handler of [...handlers]) handler(message);
+    for (const handler of [...handlers]) {
+      try {
+        handler(message);
+      } catch (error) {
+        // Reported, not thrown: ioredis rethrows a listener's error as an uncaught exception,
+        // which would shut the whole node down.
+        onSubscriberError(new Error(`a subscriber of bus topic ${topic} failed`, { cause: error }));
+      }
+    }
   };
+
+  // Messages Redis has not taken yet, oldest first; `order` is publish order.
+  type Unpublished = { order: number; channel: string; payload: string };
+  const maxUnpublished = options.maxUnpublished ?? MAX_UNPUBLISHED;
+  let unpublished: Unpublished[] = [];
+  let nextOrder = 0;
+  let isDropReported = false;
+  let isResending = false;
+  let isClosed = false;
+
+  const keepUnpublished = (message: Unpublished) => {
+    // A publish that failed after later ones were kept goes back in its place.
+    let index = unpublished.length;
+    while (index > 0 && unpublished[index - 1]!.order > message.order) index -= 1;
+    unpublished.splice(index, 0, message);
+    if (unpublished.length <= maxUnpublished) return;
+    unpublished.splice(0, unpublished.length - maxUnpublished);
+    if (isDropReported) return;
+    isDropReported = true;
+    onError(
+      new Error(
+        `redis bus: more than ${maxUnpublished} messages unpublished while Redis was away; dropping the oldest`,
+      ),
+    );
+  };
+
+  const sendToRedis = (message: Unpublished) =>
+    publisher.publish(message.channel, message.payload).then(
+      () => true,
+      (error: unknown) => {
+        onError(error);
+        keepUnpublished(message);
+        return false;
+      },
+    );
+
+  /** Sends what was kept, in order; stops at a failure (the next 'ready' or publish goes on). */
+  async function resendUnpublished() {
+    if (isResending) return;
+    isResending = true;
+    try {
+      while (unpublished.length > 0 && publisher.status === 'ready' && !isClosed) {
+        const batch = unpublished.splice(0, RESEND_BATCH);
+        const sent = await Promise.all(batch.map(sendToRedis));
+        if (sent.includes(false)) break;
+      }
+      if (unpublished.length === 0) isDropReported = false;
+    } finally {
+      isResending = false;
+    }
+  }
+  publisher.on('ready', () => void resendUnpublished());
 
   subscriber.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
     // Envelope: <nodeId>\n<message>. Skip what this node published: it was delivered locally already.
@@ -74,8 +145,14 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
     nodeId,
     async publish(topic, message) {
       queueMicrotask(() => deliver(topic, message));
-      if (publisher.status !== 'ready') return;
-      await publisher.publish(redisTopic(topic), `${nodeId}\n${message}`).catch(onError);
+      const entry = { order: nextOrder++, channel: redisTopic(topic), payload: `${nodeId}\n${message}` };
+      // Behind what is still kept, so Redis gets everything in publish order.
+      if (publisher.status !== 'ready' || unpublished.length > 0 || isResending) {
+        keepUnpublished(entry);
+        if (publisher.status === 'ready') void resendUnpublished();
+        return;
+      }
+      await sendToRedis(entry);
     },
     async subscribe(topic, handler) {
       let handlers = local.get(topic);
@@ -97,6 +174,8 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
       };
     },
     async close() {
+      isClosed = true;
+      unpublished = [];
       local.clear();
       await Promise.allSettled([subscriber.quit(), publisher.quit()]);
       subscriber.disconnect();
