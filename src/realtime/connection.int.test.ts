@@ -491,7 +491,8 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
       }
     });
 
-    it("closes a cookie socket with 4401 when its session logs out; the user's bearer socket stays", async () => {
+    /** Bob's socket by session cookie and his socket by bearer token, in a channel of alice's. */
+    async function cookieAndBearerSockets() {
       const alice = await t.createUser();
       const bob = await t.createUser();
       const { id: channelId } = await chat.createChannel(alice, { participantes: [bob.id] });
@@ -500,6 +501,11 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
         headers: { cookie, origin: ALLOWED_ORIGIN },
       });
       const bearerSocket = await connectLive(t, channelUrl(channelId, `?token=${bob.token}`), channelId);
+      return { alice, bob, channelId, cookie, cookieSocket, bearerSocket };
+    }
+
+    it("closes a cookie socket with 4401 when its session logs out; the user's bearer socket stays", async () => {
+      const { alice, channelId, cookie, cookieSocket, bearerSocket } = await cookieAndBearerSockets();
       await expectResponsive(cookieSocket);
 
       await expectRevoked({
@@ -525,14 +531,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('WebSocket connections ($name)', 
     });
 
     it('a re-check closes a cookie socket whose session ended unannounced (4401), bearer sockets stay', async () => {
-      const alice = await t.createUser();
-      const bob = await t.createUser();
-      const { id: channelId } = await chat.createChannel(alice, { participantes: [bob.id] });
-      const cookie = await login(t, bob);
-      const cookieSocket = await connectLive(t, channelUrl(channelId), channelId, {
-        headers: { cookie, origin: ALLOWED_ORIGIN },
-      });
-      const bearerSocket = await connectLive(t, channelUrl(channelId, `?token=${bob.token}`), channelId);
+      const { alice, bob, cookieSocket, bearerSocket } = await cookieAndBearerSockets();
       // The session ends without its announcement reaching this node (a logout published while
       // the bus was away, an expiry): only a re-check can tell.
       await t.deps.database.db.delete(sessions).where(eq(sessions.userId, bob.id));

@@ -72,6 +72,18 @@ describe.skipIf(skipRedisTests)('Redis bus', () => {
     return { bus, errors };
   }
 
+  /** A sending bus behind a proxy that a test can cut, and what a directly connected bus receives on `t`. */
+  async function senderBehindProxy(options: Partial<RedisBusOptions> = {}) {
+    const prefix = uniqueRedisPrefix();
+    const proxy = await startRedisProxy();
+    cleanups.push(() => proxy.close());
+    const sender = await openBus({ prefix, url: proxy.url, ...options });
+    const receiver = await openBus({ prefix });
+    const { seen, subscribed } = record(receiver.bus, 't');
+    await subscribed;
+    return { proxy, sender, seen };
+  }
+
   function record(bus: Bus, topic: string) {
     const seen: string[] = [];
     const subscribed = bus.subscribe(topic, (message) => seen.push(message));
@@ -107,13 +119,7 @@ describe.skipIf(skipRedisTests)('Redis bus', () => {
   });
 
   it('publishes what it could not while only its own connection was down, in order, once', async () => {
-    const prefix = uniqueRedisPrefix();
-    const proxy = await startRedisProxy();
-    cleanups.push(() => proxy.close());
-    const sender = await openBus({ prefix, url: proxy.url });
-    const receiver = await openBus({ prefix });
-    const { seen, subscribed } = record(receiver.bus, 't');
-    await subscribed;
+    const { proxy, sender, seen } = await senderBehindProxy();
     await sender.bus.publish('t', 'before');
     await waitUntil(() => seen.length === 1, 5_000, 'the message sent before the fault');
 
@@ -133,13 +139,7 @@ describe.skipIf(skipRedisTests)('Redis bus', () => {
   });
 
   it('loses nothing when its connection drops in the middle of a burst', async () => {
-    const prefix = uniqueRedisPrefix();
-    const proxy = await startRedisProxy();
-    cleanups.push(() => proxy.close());
-    const sender = await openBus({ prefix, url: proxy.url });
-    const receiver = await openBus({ prefix });
-    const { seen, subscribed } = record(receiver.bus, 't');
-    await subscribed;
+    const { proxy, sender, seen } = await senderBehindProxy();
 
     const published: Array<Promise<void>> = [];
     for (let i = 0; i < 300; i += 1) {
@@ -158,13 +158,7 @@ describe.skipIf(skipRedisTests)('Redis bus', () => {
   });
 
   it('keeps only the newest messages while its connection is down, and says so once', async () => {
-    const prefix = uniqueRedisPrefix();
-    const proxy = await startRedisProxy();
-    cleanups.push(() => proxy.close());
-    const sender = await openBus({ prefix, url: proxy.url, maxUnpublished: 50 });
-    const receiver = await openBus({ prefix });
-    const { seen, subscribed } = record(receiver.bus, 't');
-    await subscribed;
+    const { proxy, sender, seen } = await senderBehindProxy({ maxUnpublished: 50 });
 
     proxy.cut();
     await sleep(100);
