@@ -84,6 +84,7 @@ async function startNode(name: string, env: Record<string, string>): Promise<Api
     // `info`, not `warn`: with PORT=0 the "Server listening at" line is the only way to learn the port.
     LOG_LEVEL: 'info',
     CHAT_SEND_RATE_LIMIT: '0',
+    AUTH_RATE_LIMIT: '0',
     WS_FRAME_RATE_LIMIT: '0',
     MIGRATE_ON_START: 'true',
     JWT_SECRET,

@@ -96,6 +96,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
   await app.register(authRoutes, {
     prefix: '/api/auth',
     authService: deps.authService,
+    attemptLimiter: deps.authAttemptLimiter,
     session: config.auth.session,
     allowedOrigins: config.http.allowedOrigins,
   });

@@ -23,7 +23,11 @@ import { createEventLogReader } from '../modules/events/events.log.js';
 import { publishAccessChange, type AccessChange } from '../realtime/access-events.js';
 import type { FrameHandlers } from '../realtime/frames.js';
 import { createRedisBus } from '../platform/bus/redis-bus.js';
-import { createMemoryRateLimiter, createRedisRateLimiter } from '../platform/rate-limit/rate-limit.js';
+import {
+  createMemoryRateLimiter,
+  createRedisRateLimiter,
+  type RateLimitRule,
+} from '../platform/rate-limit/rate-limit.js';
 import { Redis } from 'ioredis';
 import { createModerationRepository } from '../modules/moderation/moderation.repository.js';
 import { createParticipantsRepository } from '../modules/participants/participants.repository.js';
@@ -81,14 +85,13 @@ export async function createDependencies(
         })
       : createMemoryBus({ onError: subscriberErrors }));
   const bus = overrides.wrapBus ? overrides.wrapBus(builtBus) : builtBus;
-  const sendRateLimiter =
+  // Shared by every node through Redis when there is one, else this process's own.
+  const rateLimiter = (rule: RateLimitRule | undefined) =>
     redis && config.redis
-      ? createRedisRateLimiter(redis, {
-          rule: config.chat.sendRateLimit,
-          prefix: config.redis.prefix,
-          onError: redisErrors,
-        })
-      : createMemoryRateLimiter(config.chat.sendRateLimit);
+      ? createRedisRateLimiter(redis, { rule, prefix: config.redis.prefix, onError: redisErrors })
+      : createMemoryRateLimiter(rule);
+  const sendRateLimiter = rateLimiter(config.chat.sendRateLimit);
+  const authAttemptLimiter = rateLimiter(config.auth.attemptRateLimit);
   const rawDb = database.db;
   // Repositories get a guarded handle: using it inside a unit of work instead of `tx` throws.
   const db = guardAgainstQueriesOutsideTransaction(rawDb);
@@ -196,6 +199,7 @@ export async function createDependencies(
     eventsRepository,
     usersRepository,
     authService,
+    authAttemptLimiter,
     contextsService,
     channelsService,
     participantsService,

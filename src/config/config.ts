@@ -45,6 +45,7 @@ const EnvSchema = Type.Object({
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: MESSAGE_MAX_CHARS_LIMIT }),
   CHAT_SEND_RATE_LIMIT: Type.String({ default: '5/5s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
+  AUTH_RATE_LIMIT: Type.String({ default: '10/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   REACTION_NAMES: Type.String({
     default: 'like,love,haha,wow,sad,angry,thumbsup,thumbsdown,clap,fire,check',
   }),
@@ -114,6 +115,7 @@ function buildConfig(env: Env, jwtSecret: string) {
       refreshTtlSeconds: env.JWT_REFRESH_TTL_SECONDS,
       allowRegistration: env.AUTH_ALLOW_REGISTRATION,
       passwordMinLength: env.PASSWORD_MIN_LENGTH,
+      attemptRateLimit: parseRateLimitRule(env.AUTH_RATE_LIMIT),
       session: {
         ttlSeconds: env.SESSION_TTL_SECONDS,
         cookieName: env.SESSION_COOKIE_NAME,

@@ -43,10 +43,10 @@ export const createNotFoundError = createErrorFactory({
   detail: 'Not found.',
 });
 
-export const createRateLimitedError = (retryAfterMs: number) =>
+export const createRateLimitedError = (retryAfterMs: number, what = 'messages') =>
   new AppError({
     status: 429,
     code: 'rate_limited',
-    detail: `Too many messages; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+    detail: `Too many ${what}; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
     headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
   });

@@ -52,6 +52,7 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
     ALLOWED_ORIGINS: ALLOWED_ORIGIN,
     // Tests send faster than a person; the limiter has tests of its own.
     CHAT_SEND_RATE_LIMIT: '0',
+    AUTH_RATE_LIMIT: '0',
     ...env,
   });
   const deps: Dependencies = await createDependencies(config, {

@@ -969,3 +969,53 @@ describe.skipIf(skipDatabaseTests)('auth secrets never reach the logs', () => {
     expect(output).not.toContain(encodeURIComponent(access));
   });
 });
+
+describe.skipIf(skipDatabaseTests)('auth attempt limit (AUTH_RATE_LIMIT=3/60s)', () => {
+  let t: TestApp;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    t = await createTestApp({ AUTH_RATE_LIMIT: '3/60s' });
+    user = await t.createUser();
+  });
+  afterAll(async () => t?.close());
+
+  const attempt = (url: string, payload: Record<string, unknown>, remoteAddress = '198.51.100.7') =>
+    t.inject({ method: 'POST', url, payload, remoteAddress });
+
+  it('refuses a client address its 4th password attempt in the window, right password or not; others are unaffected', async () => {
+    const wrong = { username: user.username, password: 'not-the-password' };
+    expect((await attempt('/api/auth/token', wrong)).statusCode).toBe(401);
+    expect((await attempt('/api/auth/login', wrong)).statusCode).toBe(401);
+    const registered = await attempt('/api/auth/register', {
+      username: `limit_${Date.now()}`,
+      password: TEST_PASSWORD,
+      email: 'limit@example.test',
+    });
+    expect(registered.statusCode, registered.body).toBe(201);
+
+    // Token, login and registration share the budget; a correct password does not get past it.
+    for (const url of ['/api/auth/token', '/api/auth/login']) {
+      const refused = await attempt(url, { username: user.username, password: TEST_PASSWORD });
+      expect(refused.statusCode, refused.body).toBe(429);
+      expect(refused.json()).toMatchObject({ code: 'rate_limited' });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    const refusedRegistration = await attempt('/api/auth/register', {
+      username: `limit2_${Date.now()}`,
+      password: TEST_PASSWORD,
+      email: 'limit2@example.test',
+    });
+    expect(refusedRegistration.statusCode).toBe(429);
+
+    // Another address has its own budget; a bearer token keeps working for the limited one.
+    const elsewhere = await attempt(
+      '/api/auth/token',
+      { username: user.username, password: TEST_PASSWORD },
+      '203.0.113.9',
+    );
+    expect(elsewhere.statusCode, elsewhere.body).toBe(200);
+    const me = await t.inject({ url: '/api/auth/me', headers: user.auth, remoteAddress: '198.51.100.7' });
+    expect(me.statusCode).toBe(200);
+  });
+});

@@ -1,4 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
+import { createRateLimitedError } from '../../shared/errors.js';
 import { errorResponses } from '../../shared/schemas.js';
 import { createOriginNotAllowedError } from './auth.errors.js';
 import { currentUser, isOriginAllowed } from './auth.hooks.js';
@@ -21,10 +24,17 @@ const toUserView = (user: AuthUser) => ({
 
 export const authRoutes: FastifyPluginAsyncTypebox<{
   authService: AuthService;
+  attemptLimiter: RateLimiter;
   session: { cookieName: string; secureCookie: boolean; ttlSeconds: number };
   allowedOrigins: string[];
-}> = async (app, { authService, session, allowedOrigins }) => {
+}> = async (app, { authService, attemptLimiter, session, allowedOrigins }) => {
   const tags = ['auth'];
+  // Password guessing and account spraying (each try also costs a scrypt hash): AUTH_RATE_LIMIT
+  // attempts per client address, on the routes that take a password.
+  const limitAttempts = async (request: FastifyRequest) => {
+    const decision = await attemptLimiter.consume(`auth:${request.ip}`);
+    if (!decision.allowed) throw createRateLimitedError(decision.retryAfterMs, 'attempts');
+  };
 
   app.post(
     '/register',
@@ -35,8 +45,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Create an account',
         tags,
         body: RegisterBody,
-        response: { 201: UserSchema, ...errorResponses(400, 403) },
+        response: { 201: UserSchema, ...errorResponses(400, 403, 429) },
       },
+      preHandler: limitAttempts,
     },
     async (request, reply) => {
       const user = await authService.register(request.body);
@@ -53,8 +64,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Exchange username and password for an access and a refresh token',
         tags,
         body: CredentialsBody,
-        response: { 200: TokenPair, ...errorResponses(400, 401) },
+        response: { 200: TokenPair, ...errorResponses(400, 401, 429) },
       },
+      preHandler: limitAttempts,
     },
     async (request) => authService.issueTokens(request.body.username, request.body.password),
   );
@@ -83,8 +95,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Start a browser session (sets an HttpOnly session cookie)',
         tags,
         body: CredentialsBody,
-        response: { 200: UserSchema, ...errorResponses(400, 401) },
+        response: { 200: UserSchema, ...errorResponses(400, 401, 429) },
       },
+      preHandler: limitAttempts,
     },
     async (request, reply) => {
       const result = await authService.login(request.body.username, request.body.password);
