@@ -189,11 +189,11 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     releaseStreamIfIdle(channelId);
   }
 
-  /** Makes a notification socket follow exactly the channels its user may read now. */
   // Each sync of a socket gets a number: an older one that answers late must not re-attach a
   // channel that a newer one (after a removal) already dropped.
   const notificationSyncs = new WeakMap<Connection, number>();
 
+  /** Makes a notification socket follow exactly the channels its user may read now. */
   async function syncNotifications(connection: Connection) {
     const generation = (notificationSyncs.get(connection) ?? 0) + 1;
     notificationSyncs.set(connection, generation);
@@ -292,7 +292,7 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
   function openConnection(
     socket: WebSocket,
     user: GatewayUser,
-    options: { channelId?: string; sessionKey: string | null },
+    options: { channelId?: string; sessionKey: string | null; upgrade: IncomingMessage },
   ) {
     const connection = new Connection(socket, user, {
       maxBufferedBytes: settings.maxBufferedBytes,
@@ -311,6 +311,8 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       connection.alive = true;
     });
     socket.on('close', () => untrack(connection));
+    // The upgrade's connection slot becomes this socket's, in the same tick.
+    upgradeSlots.get(options.upgrade)?.();
     track(connection);
     // An upgrade that was still being checked when shutdown began: its socket goes the same way.
     if (shuttingDown) connection.close(CloseCodes.goingAway, 'server shutting down');
@@ -344,9 +346,6 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     upgradeSlots.set(raw, release);
     return release;
   }
-
-  /** The upgrade's slot becomes its socket's: call right before openConnection tracks it. */
-  const handOverSlot = (raw: object) => upgradeSlots.get(raw)?.();
 
   // ---- inbound frames ----------------------------------------------------------------------------
   function onMessage(connection: Connection, channelId: string, data: RawData, isBinary: boolean) {
@@ -549,8 +548,10 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
       },
     },
     (socket, request) => {
-      handOverSlot(request.raw);
-      const connection = openConnection(socket, request.user!, { sessionKey: request.sessionKey });
+      const connection = openConnection(socket, request.user!, {
+        sessionKey: request.sessionKey,
+        upgrade: request.raw,
+      });
       notificationChannels.set(connection, new Set());
       socket.on('message', () =>
         connection.sendFrame({
@@ -598,8 +599,11 @@ export async function registerRealtimeGateway(app: FastifyInstance, deps: Gatewa
     (socket, request) => {
       const { channelId } = request.params as { channelId: string };
       const { since } = request.query as { since?: number };
-      handOverSlot(request.raw);
-      const connection = openConnection(socket, request.user!, { channelId, sessionKey: request.sessionKey });
+      const connection = openConnection(socket, request.user!, {
+        channelId,
+        sessionKey: request.sessionKey,
+        upgrade: request.raw,
+      });
       socket.on('message', (data, isBinary) => onMessage(connection, channelId, data, isBinary));
       void attachToChannel(connection, channelId, since, seqAtUpgrade.get(request.raw)).catch(
         (error: unknown) => {
