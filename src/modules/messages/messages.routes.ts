@@ -42,6 +42,15 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messagesService: Messag
       schema: {
         operationId: 'listMessages',
         summary: 'Messages in chronological order, newest page first, with keyset cursors',
+        description:
+          'Each page lists its messages in ascending `seq` order (oldest first). Without `desde`, the ' +
+          'first page is the newest one and `previous` leads back to older pages (from an older page, ' +
+          '`next` leads forward again). With `desde`, the list runs forward from that time: the first ' +
+          'page holds the oldest messages created at or after it and `next` leads to newer pages. ' +
+          '`ate` leaves out messages created after it (with `ate` alone, the first page is the newest ' +
+          'one up to `ate`). `next` and `previous` are absolute URLs that keep the filters and `limit`, ' +
+          'with a new `cursor`; null when there is nothing further that way. Deleted messages are ' +
+          'never listed; hidden ones only to staff.',
         tags,
         params: ChannelParams,
         querystring: ListMessagesQuery,

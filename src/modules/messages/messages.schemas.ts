@@ -74,10 +74,18 @@ export const EditMessageBody = Type.Object(
 
 export const ListMessagesQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    cursor: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'Opaque; taken from the `next` or `previous` URL of an earlier page',
+      }),
+    ),
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Messages per page' }),
     desde: Type.Optional(
-      Type.String({ maxLength: 64, description: 'ISO 8601: messages created at or after' }),
+      Type.String({
+        maxLength: 64,
+        description: 'ISO 8601: messages created at or after; the list then starts here and runs forward',
+      }),
     ),
     ate: Type.Optional(
       Type.String({ maxLength: 64, description: 'ISO 8601: messages created at or before' }),
