@@ -9,8 +9,16 @@ import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
 import { participantsRoutes } from '../modules/participants/participants.routes.js';
 import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
+import { channelEventPolicies } from '../modules/channels/channels.events.js';
+import { messageEventPolicies } from '../modules/messages/messages.policy.js';
+import { messagePinFrames, messageSendFrames } from '../modules/messages/messages.ws.js';
+import { registerNotificationSocket } from '../modules/notifications/notifications.socket.js';
+import { participantEventPolicies } from '../modules/participants/participants.events.js';
+import { reactionFrames } from '../modules/reactions/reactions.ws.js';
+import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
 import { createValidationError } from '../shared/errors.js';
+import type { AuthUser } from '../modules/auth/auth.service.js';
 import type { Dependencies } from './dependencies.js';
 import { registerErrorHandler } from './error-handler.js';
 import { registerOpenApi } from './openapi.js';
@@ -110,17 +118,29 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     },
     { prefix: '/api/chat' },
   );
-  await registerRealtimeGateway(app, {
+  // Looked up at each call (tests replace service methods with spies).
+  const canRead = (user: AuthUser, channelId: string) => deps.channelsService.canRead(user, channelId);
+  const realtime = await registerRealtimeGateway(app, {
     bus: deps.bus,
     logger: deps.logger,
     eventLog: deps.eventLog,
+    policies: { ...channelEventPolicies, ...participantEventPolicies, ...messageEventPolicies },
+    viewerOf: (user) => ({ id: user.id, isModerator: user.isStaff }),
     openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
-    canRead: (user, channelId) => deps.channelsService.canRead(user, channelId),
+    canRead,
     sessionActive: (sessionKey) => deps.authService.isSessionActive(sessionKey),
-    listChannelIds: (user) => deps.channelsService.listChannelIds(user),
-    handlers: deps.frameHandlers,
+    // Listed to clients in this order.
+    frames: [
+      messageSendFrames({ messagesService: deps.messagesService }),
+      reactionFrames({ reactionsService: deps.reactionsService }),
+      messagePinFrames({ messagesService: deps.messagesService }),
+      typingFrames({ bus: deps.bus, canRead }),
+    ],
     onBusReconnect: deps.onBusReconnect,
     settings: { ...config.realtime },
+  });
+  await registerNotificationSocket(app, realtime, {
+    listChannelIds: (user) => deps.channelsService.listChannelIds(user),
   });
   return app;
 }

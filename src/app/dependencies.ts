@@ -17,11 +17,9 @@ import { createUnitOfWork } from '../modules/events/events.service.js';
 import { createMessagesRepository } from '../modules/messages/messages.repository.js';
 import { createMessageFinder, createMessagesService } from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
-import { createReactionFrameHandlers } from '../modules/reactions/reactions.ws.js';
-import { createMessageFrameHandlers } from '../modules/messages/messages.ws.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
-import { publishAccessChange, type AccessChange } from '../realtime/access-events.js';
-import type { FrameHandlers } from '../realtime/frames.js';
+import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
+import { publishOn, topics, type AccessChange } from '../shared/topics.js';
 import { createRedisBus } from '../platform/bus/redis-bus.js';
 import {
   createMemoryRateLimiter,
@@ -123,7 +121,7 @@ export async function createDependencies(
     },
     config.auth.platform,
   );
-  const announce = (change: AccessChange) => publishAccessChange(bus, change, redisErrors);
+  const announce = (change: AccessChange) => void publishOn(bus, topics.access, change).catch(redisErrors);
   const authService = createAuthService({
     onSessionEnded: ({ sessionKey }) => announce({ kind: 'session', sessionKey }),
     usersRepository,
@@ -181,16 +179,14 @@ export async function createDependencies(
     settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
   });
 
-  const eventLog = createEventLogReader({ eventsRepository, channelsRepository, messagesRepository });
-  const frameHandlers: FrameHandlers = {
-    ...createMessageFrameHandlers({ messagesService }),
-    ...createReactionFrameHandlers({ reactionsService }),
-  };
+  const eventLog = createEventLogReader({
+    eventsRepository,
+    refreshers: { ...createMessageEventRefreshers({ messagesRepository }) },
+  });
 
   return {
     config,
     eventLog,
-    frameHandlers,
     logger,
     database,
     bus,

@@ -2,8 +2,24 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
 import { createMemoryBus } from '../platform/bus/memory-bus.js';
 import type { Bus } from '../platform/bus/bus.js';
-import { ChannelStream, encodeEvent, type EventLogReader, type StreamEvent } from './channel-stream.js';
+import { messageEventPolicies } from '../modules/messages/messages.policy.js';
+import type { ChannelEvent } from '../shared/events.js';
+import { ChannelStream, encodeEvent as encodeTyped, type EventLogReader } from './channel-stream.js';
 import { Connection, type EncodedEvent } from './connection.js';
+import { createEventPolicy } from './event-policy.js';
+
+/** Events as these tests write them: loose payloads, cast once where they enter the stream. */
+type StreamEvent = {
+  type: string;
+  seq?: number;
+  channel: string;
+  created_at?: string;
+  payload?: Record<string, unknown>;
+};
+const typed = (e: StreamEvent) => e as unknown as ChannelEvent;
+const encodeEvent = (e: StreamEvent) => encodeTyped(typed(e));
+/** The viewer policy the app runs with for messages (hidden content redacted for non-moderators). */
+const messagesPolicy = createEventPolicy(messageEventPolicies);
 
 const CHANNEL = '0190f5b2-0000-7000-8000-000000000001';
 const TOPIC = `channel:${CHANNEL}`;
@@ -36,7 +52,10 @@ function createFakeLog(initial: StreamEvent[] = []) {
         failNext -= 1;
         throw new Error('database unavailable');
       }
-      return events.filter((e) => e.channel === channelId && e.seq! > afterSeq).slice(0, limit);
+      return events
+        .filter((e) => e.channel === channelId && e.seq! > afterSeq)
+        .slice(0, limit)
+        .map(typed);
     }),
   };
   return {
@@ -503,14 +522,18 @@ describe('ChannelStream', () => {
     const hidden = event(1, {
       payload: { id: 'm1', conteudo: 'secret', hidden_at: '2025-01-01T00:00:00.000Z' },
     });
-    const encoded = encodeEvent(hidden);
+    const encoded = messagesPolicy.encode(typed(hidden));
     expect(JSON.parse(encoded.bytes.toString('utf8'))).toEqual(hidden);
     expect(JSON.parse(encoded.redacted!.toString('utf8'))).toEqual({
       ...hidden,
       payload: { id: 'm1', conteudo: '', conteudo_cifrado: null, hidden_at: '2025-01-01T00:00:00.000Z' },
     });
-    expect(encodeEvent(event(2)).redacted).toBeUndefined();
-    expect(encodeEvent(event(3, { payload: { id: 'm3', hidden_at: null } })).redacted).toBeUndefined();
+    expect(
+      messagesPolicy.encode(typed(event(2, { payload: { id: 'm2', hidden_at: null } }))).redacted,
+    ).toBeUndefined();
+    expect(
+      messagesPolicy.encode(typed(event(3, { payload: { id: 'm3', hidden_at: null } }))).redacted,
+    ).toBeUndefined();
   });
 });
 
@@ -541,14 +564,21 @@ describe('ChannelStream feeding a real Connection', () => {
   async function startStreamWith(initial: StreamEvent[] = [], onEvent?: (e: StreamEvent) => void) {
     const bus = createMemoryBus();
     const log = createFakeLog(initial);
-    const stream = new ChannelStream(CHANNEL, bus, log.reader, { gapWaitMs: GAP_WAIT_MS, onEvent });
+    const stream = new ChannelStream(CHANNEL, bus, log.reader, {
+      gapWaitMs: GAP_WAIT_MS,
+      onEvent: onEvent as ((e: unknown) => void) | undefined,
+      policy: messagesPolicy,
+    });
     await stream.start(TOPIC);
     return { bus, log, stream };
   }
 
   /** A live socket on the stream (past its replay). */
   function attachLive(stream: ChannelStream, socket: WebSocket, isStaff = false) {
-    const connection = new Connection(socket, user(isStaff), { maxBufferedBytes: 1_000_000 });
+    const connection = new Connection(socket, user(isStaff), {
+      maxBufferedBytes: 1_000_000,
+      viewer: { id: 'u1', isModerator: isStaff },
+    });
     connection.release();
     stream.connections.add(connection);
     return connection;

@@ -1,25 +1,24 @@
 import type { Bus } from '../platform/bus/bus.js';
+import type { ChannelEvent, StreamEvent } from '../shared/events.js';
+import { decodeMessage, topics, type Topic } from '../shared/topics.js';
 import type { Connection, EncodedEvent } from './connection.js';
+import { createEventPolicy, type EventPolicy } from './event-policy.js';
 
-/** A logged event as it travels on the bus and over sockets. */
-export type StreamEvent = {
-  type: string;
-  seq?: number;
-  channel: string;
-  created_at?: string;
-  payload?: Record<string, unknown>;
-};
+export type { StreamEvent } from '../shared/events.js';
 
+/** What the transport reads of the event log. */
 export type EventLogReader = {
   lastSeq(channelId: string): Promise<number | undefined>;
   /** The oldest seq the log still holds (retention prunes older ones). */
   firstSeq(channelId: string): Promise<number | undefined>;
-  listAfter(channelId: string, afterSeq: number, limit: number): Promise<StreamEvent[]>;
+  listAfter(channelId: string, afterSeq: number, limit: number): Promise<ChannelEvent[]>;
 };
 
 export type StreamOptions = {
   /** How long an early event waits for the missing ones before they are read from the log. */
   gapWaitMs: number;
+  /** The modules' viewer policy (default: every viewer gets every event as published). */
+  policy?: EventPolicy;
   onEvent?: (event: StreamEvent) => void;
   onError?: (error: unknown) => void;
 };
@@ -32,21 +31,11 @@ const FLUSH_PACING = 3;
 /** The longest a batch waits for pacing. */
 const FLUSH_GAP_MAX_MS = 40;
 
-/** Encodes an event once for every socket (and once more, redacted, when it hides content). */
-export function encodeEvent(
-  event: StreamEvent,
-  bytes: Buffer = Buffer.from(JSON.stringify(event)),
-): EncodedEvent {
-  return { seq: event.seq, bytes, redacted: redactedCopy(event) };
-}
+const withoutPolicy = createEventPolicy();
 
-/** Hidden messages go out without their content to everyone but moderators. */
-function redactedCopy(event: StreamEvent): Buffer | undefined {
-  const payload = event.payload;
-  if (!payload || payload.hidden_at === undefined || payload.hidden_at === null) return undefined;
-  return Buffer.from(
-    JSON.stringify({ ...event, payload: { ...payload, conteudo: '', conteudo_cifrado: null } }),
-  );
+/** Encodes an event once for every socket, with no viewer policy (tests, and ephemeral events). */
+export function encodeEvent(event: StreamEvent, bytes?: Buffer): EncodedEvent {
+  return withoutPolicy.encode(event, bytes);
 }
 
 /**
@@ -59,7 +48,8 @@ export class ChannelStream {
   readonly connections = new Set<Connection>();
   private expected = 0;
   private ready = false;
-  private readonly pending = new Map<number, { event: StreamEvent; bytes: Buffer }>();
+  private readonly pending = new Map<number, { event: ChannelEvent; bytes: Buffer }>();
+  private readonly policy: EventPolicy;
   private gapTimer: NodeJS.Timeout | undefined;
   private filling = false;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -69,18 +59,20 @@ export class ChannelStream {
     private readonly bus: Pick<Bus, 'subscribe'>,
     private readonly log: EventLogReader,
     private readonly options: StreamOptions,
-  ) {}
+  ) {
+    this.policy = options.policy ?? withoutPolicy;
+  }
 
   private starting: Promise<void> | undefined;
 
   /** Starts once; later calls wait for the same start. */
-  start(topic: string): Promise<void> {
+  start(topic: Topic<StreamEvent> = topics.channel(this.channelId)): Promise<void> {
     this.starting ??= this.subscribeAndLocate(topic);
     return this.starting;
   }
 
   /** Subscribes first, then reads where the log stands, so nothing falls between the two. */
-  private async subscribeAndLocate(topic: string): Promise<void> {
+  private async subscribeAndLocate(topic: Topic<StreamEvent>): Promise<void> {
     const unsubscribe = await this.bus.subscribe(topic, (message) => this.onBusMessage(message));
     // Stopped while subscribing (its last socket left): nobody else would ever unsubscribe it.
     if (this.stopped) {
@@ -115,15 +107,15 @@ export class ChannelStream {
     if (this.stopped) return;
     let event: StreamEvent;
     try {
-      event = JSON.parse(message) as StreamEvent;
+      event = decodeMessage(topics.channel(this.channelId), message);
     } catch (error) {
       this.options.onError?.(error);
       return;
     }
     const bytes = Buffer.from(message);
-    if (event.seq === undefined) {
+    if (!('seq' in event)) {
       // Ephemeral (typing): no order to keep, nothing to replay.
-      this.emit(event, { seq: undefined, bytes });
+      this.emit(event, this.policy.encode(event, bytes));
       return;
     }
     if (this.ready && event.seq < this.expected) return;
@@ -157,9 +149,9 @@ export class ChannelStream {
     }
   }
 
-  private forward(event: StreamEvent, bytes: Buffer): void {
-    this.expected = event.seq! + 1;
-    this.emit(event, encodeEvent(event, bytes));
+  private forward(event: ChannelEvent, bytes: Buffer): void {
+    this.expected = event.seq + 1;
+    this.emit(event, this.policy.encode(event, bytes));
   }
 
   /**
@@ -229,12 +221,12 @@ export class ChannelStream {
         if (isHoleGone && first > this.expected) this.skipPrunedTo(first);
         let isAtHole = false;
         for (const event of events) {
-          if (event.seq! < this.expected) continue;
-          if (event.seq! > this.expected) {
+          if (event.seq < this.expected) continue;
+          if (event.seq > this.expected) {
             isAtHole = true;
             break;
           }
-          this.pending.delete(event.seq!);
+          this.pending.delete(event.seq);
           this.forward(event, Buffer.from(JSON.stringify(event)));
         }
         // A hole the log does not fill (yet): the same read would return the same page again.

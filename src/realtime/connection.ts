@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { Viewer } from '../shared/events.js';
 
 /** How long queued frames may wait for a socket to drain before it counts as not reading. */
 const DRAIN_TIMEOUT_MS = 5_000;
@@ -12,8 +13,20 @@ export const CloseCodes = {
   tooManyConnections: 4029,
 } as const;
 
-/** An outbound event already encoded once for every socket; `redacted` for non-moderators. */
-export type EncodedEvent = { seq: number | undefined; bytes: Buffer; redacted?: Buffer | undefined };
+/**
+ * An outbound event encoded once for every socket: `bytes` as published and, when the event's
+ * policy redacts it for some viewers, `redacted` for those of whom `seesOriginal` says no.
+ */
+export type EncodedEvent = {
+  seq: number | undefined;
+  bytes: Buffer;
+  redacted?: Buffer | undefined;
+  seesOriginal?: ((viewer: Viewer) => boolean) | undefined;
+};
+
+/** What the gateway knows of a socket's user. */
+export type SocketUser = { id: string; username: string; email: string; isStaff: boolean };
+export type ConnectionKind = 'channel' | 'notifications';
 
 /**
  * One client socket. It keeps the last seq it was sent so it never gets a duplicate or goes
@@ -27,15 +40,28 @@ export class Connection {
   private corked = false;
   private closing = false;
 
+  /** Who the user is to the event policies (the modules decide what a viewer may see). */
+  readonly viewer: Viewer;
+  /** Set by whoever opened the socket: checks access again after an access change. */
+  recheck: () => Promise<void> = async () => undefined;
+
   constructor(
     readonly socket: WebSocket,
-    readonly user: { id: string; username: string; email: string; isStaff: boolean },
+    readonly user: SocketUser,
     readonly options: {
       maxBufferedBytes: number;
+      kind?: ConnectionKind | undefined;
       channelId?: string | undefined;
       sessionKey?: string | undefined;
+      viewer?: Viewer | undefined;
     },
-  ) {}
+  ) {
+    this.viewer = options.viewer ?? { id: user.id, isModerator: false };
+  }
+
+  get kind(): ConnectionKind {
+    return this.options.kind ?? 'channel';
+  }
 
   get isOpen(): boolean {
     return !this.closing && this.socket.readyState === this.socket.OPEN;
@@ -89,7 +115,7 @@ export class Connection {
       if (event.seq <= this.lastSeq) return;
       this.lastSeq = event.seq;
     }
-    this.sendRaw(!this.user.isStaff && event.redacted ? event.redacted : event.bytes);
+    this.sendRaw(event.redacted && !event.seesOriginal?.(this.viewer) ? event.redacted : event.bytes);
   }
 
   sendFrame(frame: object): void {

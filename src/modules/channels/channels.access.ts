@@ -2,7 +2,7 @@ import type { Executor } from '../../platform/db/client.js';
 import { createBatcher } from '../../shared/batching.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ContextsRepository } from '../contexts/contexts.repository.js';
-import type { EventRecorder } from '../events/events.service.js';
+import type { EventRecorder } from '../../shared/events.js';
 import type { ParticipantsRepository } from '../participants/participants.repository.js';
 import type { ParticipantRow } from '../participants/participants.table.js';
 import type { ChannelsRepository } from './channels.repository.js';

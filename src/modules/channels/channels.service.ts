@@ -1,7 +1,7 @@
 import { newId } from '../../shared/ids.js';
 import { createValidationError, isAppError } from '../../shared/errors.js';
 import type { AuthUser } from '../auth/auth.service.js';
-import type { UnitOfWork } from '../events/events.service.js';
+import type { UnitOfWork } from '../../shared/events.js';
 import { toMessageView } from '../messages/messages.views.js';
 import type { ParticipantsRepository } from '../participants/participants.repository.js';
 import type { ReactionsRepository } from '../reactions/reactions.repository.js';

@@ -1,5 +1,6 @@
-import { and, asc, eq, gt, lt, lte, max, min, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
+import type { ChannelEvent } from '../../shared/events.js';
 import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from './events.table.js';
@@ -22,11 +23,16 @@ export function createEventsRepository({ db }: { db: Executor }) {
     },
     async insert(
       tx: Executor,
-      values: { channelId: string; seq: number; type: string; payload: Record<string, unknown> },
+      values: {
+        channelId: string;
+        seq: number;
+        type: ChannelEvent['type'];
+        payload: ChannelEvent['payload'];
+      },
     ) {
       const [row] = await tx
         .insert(chatEvents)
-        .values({ id: newId(), ...values })
+        .values({ id: newId(), ...values, payload: values.payload as Record<string, unknown> })
         .returning({ createdAt: chatEvents.createdAt });
       return row!.createdAt;
     },
@@ -59,14 +65,34 @@ export function createEventsRepository({ db }: { db: Executor }) {
         .returning({ seq: chatEvents.seq });
       return rows.length;
     },
+    /** The channel's last seq; undefined when it does not exist or was deleted. */
+    async lastSeq(channelId: string, tx: Executor = db): Promise<number | undefined> {
+      const [row] = await tx
+        .select({ lastSeq: chatChannels.lastSeq })
+        .from(chatChannels)
+        .where(and(eq(chatChannels.id, channelId), isNull(chatChannels.deletedAt)));
+      return row?.lastSeq;
+    },
     async listAfter(channelId: string, afterSeq: number, limit: number, tx: Executor = db) {
-      return tx
+      const rows = await tx
         .select()
         .from(chatEvents)
         .where(and(eq(chatEvents.channelId, channelId), gt(chatEvents.seq, afterSeq)))
         .orderBy(asc(chatEvents.seq))
         .limit(limit);
+      return rows.map((row) => ({ id: row.id, event: toLoggedEvent(row) }));
     },
   };
 }
 export type EventsRepository = ReturnType<typeof createEventsRepository>;
+
+/** A logged row in the shape it was published. The log only holds what `toChannelEvent` made. */
+function toLoggedEvent(row: typeof chatEvents.$inferSelect): ChannelEvent {
+  return {
+    type: row.type,
+    seq: row.seq,
+    channel: row.channelId,
+    created_at: row.createdAt.toISOString(),
+    payload: row.payload,
+  } as ChannelEvent;
+}

@@ -1,68 +1,63 @@
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Database, Transaction } from '../../platform/db/client.js';
 import { runInTransactionScope } from '../../platform/db/transaction-guard.js';
-import type { EventsRepository } from './events.repository.js';
 import {
-  channelTopic,
+  toChannelEvent,
   type ChannelEvent,
-  type ChannelEventPayloads,
-  type ChannelEventType,
-} from './events.events.js';
+  type EventRecorder,
+  type UnitOfWork,
+} from '../../shared/events.js';
+import { publishOn, topics } from '../../shared/topics.js';
+import type { EventsRepository } from './events.repository.js';
 
-/** Records events inside a transaction; they are published only once it has committed. */
-export type EventRecorder = {
-  record<T extends ChannelEventType>(input: {
-    channelId: string;
-    type: T;
-    payload: ChannelEventPayloads[T];
-  }): Promise<ChannelEvent<T>>;
-};
-
+/**
+ * The one way state changes record their events: in a transaction (`run`) or in a statement that
+ * commits on its own (`runCommitted`, the send path's group commit). Either way each event is made
+ * by `toChannelEvent` and published on its channel's topic after the commit.
+ */
 export function createUnitOfWork(deps: {
   db: Database;
-  eventsRepository: EventsRepository;
+  eventsRepository: Pick<EventsRepository, 'allocateSeq' | 'insert'>;
   bus: Pick<Bus, 'publish'>;
   onPublishError?: (error: unknown) => void;
-}) {
+}): UnitOfWork {
   const { db, eventsRepository, bus } = deps;
+
+  const logged =
+    (pending: ChannelEvent[]): EventRecorder['logged'] =>
+    (draft, seq, createdAt) => {
+      const event = toChannelEvent(draft, seq, createdAt);
+      pending.push(event as ChannelEvent);
+      return event;
+    };
 
   function recorderFor(tx: Transaction, pending: ChannelEvent[]): EventRecorder {
     return {
-      async record({ channelId, type, payload }) {
-        const eventSeq = await eventsRepository.allocateSeq(tx, channelId);
+      async record(draft) {
+        const seq = await eventsRepository.allocateSeq(tx, draft.channelId);
         const createdAt = await eventsRepository.insert(tx, {
-          channelId,
-          seq: eventSeq,
-          type,
-          payload: payload as Record<string, unknown>,
+          channelId: draft.channelId,
+          seq,
+          type: draft.type,
+          payload: draft.payload,
         });
-        const event = {
-          type,
-          seq: eventSeq,
-          channel: channelId,
-          created_at: createdAt.toISOString(),
-          payload,
-        };
-        pending.push(event);
-        return event;
+        return logged(pending)(draft, seq, createdAt);
       },
+      logged: logged(pending),
     };
   }
 
   async function publish(events: ChannelEvent[]) {
     for (const event of events) {
       // The log already holds the event; a failed publish is recovered by clients through `since`.
-      await bus.publish(channelTopic(event.channel), JSON.stringify(event)).catch((error: unknown) => {
+      await publishOn(bus, topics.channel(event.channel), event).catch((error: unknown) => {
         deps.onPublishError?.(error);
       });
     }
   }
 
   return {
-    /** Publishes events of a write that committed on its own (a single autocommit statement). */
-    publishCommitted: (events: ChannelEvent[]) => publish(events),
-    /** Runs `work` in one transaction, then publishes the events it recorded. */
-    async run<T>(work: (tx: Transaction, events: EventRecorder) => Promise<T>): Promise<T> {
+    async run(work) {
       const pending: ChannelEvent[] = [];
       const result = await db.transaction((tx) =>
         runInTransactionScope(() => work(tx, recorderFor(tx, pending))),
@@ -70,6 +65,11 @@ export function createUnitOfWork(deps: {
       await publish(pending);
       return result;
     },
+    async runCommitted(work) {
+      const pending: ChannelEvent[] = [];
+      const result = await work({ logged: logged(pending) });
+      await publish(pending);
+      return result;
+    },
   };
 }
-export type UnitOfWork = ReturnType<typeof createUnitOfWork>;

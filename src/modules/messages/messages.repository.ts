@@ -25,7 +25,7 @@ import { chatMessages, type MessageRow } from './messages.table.js';
 export type MessageWithSender = { message: MessageRow; username: string | null };
 
 /** One message to store with its `chat.message` event (seq is given by the database). */
-export type MessageWrite = {
+export type MessageWrite<Payload extends object = object> = {
   message: Omit<typeof chatMessages.$inferInsert, 'seq' | 'remetenteId'> & {
     remetenteId: string;
     createdAt: Date;
@@ -33,7 +33,8 @@ export type MessageWrite = {
   /** Staff keep posting in a context channel they participate in without being in the context. */
   senderIsStaff: boolean;
   eventId: string;
-  payload: Record<string, unknown>;
+  /** The `chat.message` event's payload (the message's view), logged with its seq set. */
+  payload: Payload;
 };
 
 export type MessageListFilter = {

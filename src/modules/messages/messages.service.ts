@@ -7,7 +7,7 @@ import { createChannelNotFoundError } from '../channels/channels.errors.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError, isAppError } from '../../shared/errors.js';
-import type { UnitOfWork } from '../events/events.service.js';
+import type { EventRecorder, UnitOfWork } from '../../shared/events.js';
 import type { ModerationRepository } from '../moderation/moderation.repository.js';
 import type { ReactionsRepository } from '../reactions/reactions.repository.js';
 import type { MessageRow, MessageType } from './messages.table.js';
@@ -32,6 +32,7 @@ import {
   createUnsupportedTypeError,
 } from './messages.errors.js';
 import { maxCiphertextLength } from './messages.schemas.js';
+import { messageVisibility } from './messages.policy.js';
 import { toMessageView, type MessageView } from './messages.views.js';
 import { createBatcher } from '../../shared/batching.js';
 
@@ -42,6 +43,9 @@ import { createBatcher } from '../../shared/batching.js';
  * more of a core in PostgreSQL and 6 % more in the server for the same 2,000 msg/s; bench/RESULTS.md).
  */
 const SEND_WRITES_IN_FLIGHT = 1;
+
+/** A send as the group writer carries it: the message and its view, the event's payload. */
+type SendWrite = MessageWrite<MessageView>;
 
 export type SendMessageInput = {
   tipo: MessageType;
@@ -72,6 +76,9 @@ type Content = {
   keyVersion: number | null;
 };
 
+/** The standing's user as the messages' visibility rule sees them. */
+const viewerOf = (standing: ChannelStanding) => ({ id: standing.user.id, isModerator: standing.isModerator });
+
 /** Looks up a message of a channel as a given user may see it: 404 for other channels, deleted ones and (for non-moderators) hidden ones. */
 export function createMessageFinder({
   messagesRepository,
@@ -82,7 +89,8 @@ export function createMessageFinder({
     async findVisible(standing: ChannelStanding, messageId: string, tx?: Executor, lock = false) {
       const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
       if (!row || row.message.deletedAt) throw createMessageNotFoundError();
-      if (row.message.hiddenAt && !standing.isModerator) throw createMessageNotFoundError();
+      if (row.message.hiddenAt && !messageVisibility.seesHidden(viewerOf(standing)))
+        throw createMessageNotFoundError();
       return row;
     },
   };
@@ -106,10 +114,42 @@ export function createMessagesService(deps: {
   // (one WAL flush for many messages, of any channels); a channel is in one write at a time, so
   // its messages keep their order.
   const sendWriter = createBatcher({
-    run: (items: MessageWrite[]) => messagesRepository.insertWithEvents(items),
+    run: (items: SendWrite[]) =>
+      uow.runCommitted((events) => writeMessages(items, (seqs) => logSent(items, seqs, events))),
     keyOf: (item) => item.message.channelId,
     maxInFlight: SEND_WRITES_IN_FLIGHT,
   });
+
+  async function writeMessages(
+    items: SendWrite[],
+    onStored: (seqs: Array<number | undefined>) => void,
+    tx?: Executor,
+  ): Promise<Array<number | undefined>> {
+    const seqs = await messagesRepository.insertWithEvents(items, tx);
+    onStored(seqs);
+    return seqs;
+  }
+
+  /**
+   * The stored messages' `chat.message` events, which the statement logged: each message's view
+   * (built once, before the write) gets its seq here and is the event's payload as published.
+   */
+  function logSent(
+    items: SendWrite[],
+    seqs: Array<number | undefined>,
+    events: Pick<EventRecorder, 'logged'>,
+  ) {
+    items.forEach((item, index) => {
+      const seq = seqs[index];
+      if (seq === undefined) return;
+      item.payload.seq = seq;
+      events.logged(
+        { channelId: item.message.channelId, type: 'chat.message', payload: item.payload },
+        seq,
+        item.message.createdAt,
+      );
+    });
+  }
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
@@ -179,10 +219,10 @@ export function createMessagesService(deps: {
   }
 
   /** A context member's first post also creates their participant row: one transaction then. */
-  function joinAndWrite(standing: ChannelStanding, write: MessageWrite) {
+  function joinAndWrite(standing: ChannelStanding, write: SendWrite) {
     return uow.run(async (tx, events) => {
       await access.joinIfNeeded(standing, tx, events);
-      const [stored] = await messagesRepository.insertWithEvents([write], tx);
+      const [stored] = await writeMessages([write], (seqs) => logSent([write], seqs, events), tx);
       return stored;
     });
   }
@@ -230,12 +270,13 @@ export function createMessagesService(deps: {
       updatedAt: now,
       deletedAt: null,
     } satisfies MessageRow;
-    const draft = toMessageView({ message, username: user.username });
-    const write: MessageWrite = {
+    // The message's view, built once: its seq is set when the write stores it.
+    const view = toMessageView({ message, username: user.username });
+    const write: SendWrite = {
       message,
       senderIsStaff: user.isStaff,
       eventId: newId(),
-      payload: draft,
+      payload: view,
     };
     let seq: number | undefined;
     let duplicate = false;
@@ -254,19 +295,7 @@ export function createMessagesService(deps: {
       duplicate = true;
     }
     if (seq === undefined && !duplicate) throw createChannelNotFoundError();
-    if (seq !== undefined) {
-      const outcome = { ...draft, seq };
-      await uow.publishCommitted([
-        {
-          type: 'chat.message',
-          seq,
-          channel: channelId,
-          created_at: now.toISOString(),
-          payload: outcome,
-        },
-      ]);
-      return { message: outcome, created: true };
-    }
+    if (seq !== undefined) return { message: view, created: true };
     const original = await messagesRepository.findByClientId(channelId, user.id, input.client_id!);
     if (!original) throw new Error('client_id conflict without an original message');
     return answerRetry(original);
@@ -305,7 +334,7 @@ export function createMessagesService(deps: {
 
       const filter: MessageListFilter = {
         channelId: standing.channel.id,
-        includeHidden: standing.isModerator,
+        includeHidden: messageVisibility.seesHidden(viewerOf(standing)),
         desde,
         ate,
       };
@@ -419,7 +448,7 @@ export function createMessagesService(deps: {
         throw createInvalidCursorError();
       const standing = await access.requireReadable(user, channelId);
       const rows = await messagesRepository.listPinned(
-        { channelId: standing.channel.id, includeHidden: standing.isModerator },
+        { channelId: standing.channel.id, includeHidden: messageVisibility.seesHidden(viewerOf(standing)) },
         { beforeSeq: cursor?.seq, limit: input.limit },
       );
       const page = rows.slice(0, input.limit);

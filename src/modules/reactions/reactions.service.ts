@@ -1,6 +1,6 @@
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess } from '../channels/channels.access.js';
-import type { UnitOfWork } from '../events/events.service.js';
+import type { UnitOfWork } from '../../shared/events.js';
 import type { MessageFinder } from '../messages/messages.service.js';
 import { toMessageView } from '../messages/messages.views.js';
 import { isValidReaction } from './reactions.emoji.js';

@@ -1,9 +1,27 @@
-import type { FrameContext, ReactionFrame } from '../../realtime/frames.js';
+import { Type } from 'typebox';
+import type { FrameRegistration } from '../../realtime/frame-router.js';
+import { ClientIdField, UuidField } from '../../shared/frame-schemas.js';
 import type { ReactionsService } from './reactions.service.js';
 
-export function createReactionFrameHandlers({ reactionsService }: { reactionsService: ReactionsService }) {
+const ReactionFrame = Type.Object(
+  {
+    tipo: Type.Literal('reaction'),
+    mensagem_id: UuidField,
+    emoji: Type.String({ maxLength: 64 }),
+    client_id: ClientIdField,
+  },
+  { additionalProperties: false },
+);
+
+export function reactionFrames({
+  reactionsService,
+}: {
+  reactionsService: Pick<ReactionsService, 'toggleReaction'>;
+}): FrameRegistration<typeof ReactionFrame> {
   return {
-    async reaction({ user, channelId }: FrameContext, frame: ReactionFrame) {
+    tipos: ['reaction'],
+    schema: ReactionFrame,
+    async handle({ user, channelId }, frame) {
       const message = await reactionsService.toggleReaction(user, channelId, frame.mensagem_id, frame.emoji);
       return {
         type: 'ack',

@@ -1,6 +1,29 @@
 import fc from 'fast-check';
+import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
-import { parseInboundFrame, type ParseResult } from './frames.js';
+import { AppError } from '../shared/errors.js';
+import { messagePinFrames, messageSendFrames } from '../modules/messages/messages.ws.js';
+import { reactionFrames } from '../modules/reactions/reactions.ws.js';
+import { typingFrames } from '../modules/typing/typing.ws.js';
+import { createFrameRouter, pingFrames, type ParseResult } from './frame-router.js';
+
+/** The router as the app registers it (parsing never reaches the handlers' services). */
+function createAppFrameRouter() {
+  const unused = () => Promise.reject(new Error('not called by parse'));
+  const router = createFrameRouter({
+    logger: { error: () => undefined },
+    frameRateLimit: undefined,
+    idOf: () => 0,
+  });
+  router.register(messageSendFrames({ messagesService: { sendMessage: unused } }));
+  router.register(reactionFrames({ reactionsService: { toggleReaction: unused } }));
+  router.register(messagePinFrames({ messagesService: { setPinned: unused } }));
+  router.register(typingFrames({ bus: { publish: unused }, canRead: unused }));
+  router.register(pingFrames);
+  return router;
+}
+const router = createAppFrameRouter();
+const parseInboundFrame = (text: string) => router.parse(text);
 
 const MESSAGE_ID = '0190f5b2-7c1a-7d3e-8a4b-1c2d3e4f5a6b';
 const TIPOS = [
@@ -255,5 +278,67 @@ describe('parseInboundFrame', () => {
         { numRuns: 300 },
       );
     });
+  });
+});
+
+describe('a module registering a frame type', () => {
+  /** Just enough of a Connection for the router: what it was sent. */
+  function createFakeConnection() {
+    const sent: Array<Record<string, unknown>> = [];
+    const connection = {
+      user: { id: 'u1', username: 'u1', email: 'u1@example.test', isStaff: false },
+      socket: { once: () => undefined },
+      sendFrame: (frame: Record<string, unknown>) => sent.push(frame),
+      sendReply: (frame: Record<string, unknown>) => sent.push(frame),
+    };
+    return {
+      connection: connection as unknown as Parameters<ReturnType<typeof createFrameRouter>['onMessage']>[0],
+      sent,
+    };
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+  it('gets its frames validated against its schema and dispatched to its handler, whose reply is sent', async () => {
+    const router = createAppFrameRouter();
+    const handled: Array<{ channelId: string; frame: unknown }> = [];
+    router.register({
+      tipos: ['wave'],
+      schema: Type.Object(
+        { tipo: Type.Literal('wave'), times: Type.Integer({ minimum: 1, maximum: 3 }) },
+        { additionalProperties: false },
+      ),
+      async handle({ channelId }, frame) {
+        handled.push({ channelId, frame });
+        return { type: 'ack', tipo: 'wave', times: frame.times };
+      },
+    });
+    expect(errorOf(router.parse('{"tipo":"nope"}')).detail).toContain('wave');
+    const { connection, sent } = createFakeConnection();
+    router.onMessage(connection, 'c1', Buffer.from('{"tipo":"wave","times":2}'), false);
+    router.onMessage(connection, 'c1', Buffer.from('{"tipo":"wave","times":9}'), false);
+    await settle();
+    expect(handled).toEqual([{ channelId: 'c1', frame: { tipo: 'wave', times: 2 } }]);
+    expect(sent).toEqual([
+      { type: 'ack', tipo: 'wave', times: 2 },
+      { type: 'error', code: 'invalid_frame', detail: 'times must be <= 3' },
+    ]);
+  });
+
+  it('answers a handler error with an error frame carrying the client_id', async () => {
+    const router = createAppFrameRouter();
+    router.register({
+      tipos: ['boom'],
+      schema: Type.Object({ tipo: Type.Literal('boom'), client_id: Type.String() }),
+      handle: () => Promise.reject(new AppError({ status: 409, code: 'boom.refused', detail: 'No.' })),
+    });
+    const { connection, sent } = createFakeConnection();
+    router.onMessage(connection, 'c1', Buffer.from('{"tipo":"boom","client_id":"k"}'), false);
+    await settle();
+    expect(sent).toEqual([{ type: 'error', code: 'boom.refused', detail: 'No.', client_id: 'k' }]);
+  });
+
+  it('cannot take a tipo another module registered', () => {
+    const router = createAppFrameRouter();
+    expect(() => router.register({ ...pingFrames, tipos: ['text'] })).toThrow(/registered twice/);
   });
 });

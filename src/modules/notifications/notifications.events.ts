@@ -1,0 +1,14 @@
+import type { UserRef } from '../../shared/events.js';
+
+declare module '../../shared/events.js' {
+  interface UserEventMap {
+    /** A new message in one of the user's channels (never their own). */
+    'chat.notification': {
+      channel: string;
+      mensagem_id: string;
+      remetente: UserRef | null;
+      /** The first 140 characters; null on end-to-end encrypted channels. */
+      preview: string | null;
+    };
+  }
+}
