@@ -38,6 +38,7 @@ import { createEventsJobs, EVENT_LOG_PRUNE_INTERVAL_MS } from '../modules/events
 import { createBullmqJobRunner } from '../platform/jobs/bullmq-runner.js';
 import { createInlineJobRunner } from '../platform/jobs/inline-runner.js';
 import { createJobRegistry } from '../platform/jobs/jobs.js';
+import { createOperationsService } from '../modules/operations/operations.service.js';
 
 /** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
 function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
@@ -195,6 +196,7 @@ export async function createDependencies(
     ? createBullmqJobRunner({ registry: jobRegistry, redis: config.redis, settings: config.jobs, logger })
     : createInlineJobRunner({ registry: jobRegistry, settings: config.jobs, logger });
   jobs.schedule('events.prune_log', { everyMs: EVENT_LOG_PRUNE_INTERVAL_MS, payload: {} });
+  const operationsService = createOperationsService({ jobs });
   // --- end of background jobs ---
 
   const eventLog = createEventLogReader({ eventsRepository, channelsRepository, messagesRepository });
@@ -224,6 +226,7 @@ export async function createDependencies(
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,
+    operationsService,
     /** Lets the realtime layer re-read the event log after the bus reconnects. */
     onBusReconnect(handler: () => void) {
       busReconnectHandlers.add(handler);
