@@ -94,7 +94,9 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
         final ? 'job failed for good' : 'job failed; it will be retried',
       );
     });
-    worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker died); retrying'));
+    worker.on('stalled', (jobId) =>
+      logger.warn({ jobId }, 'job stalled (its worker stopped renewing its lock); back in the queue'),
+    );
     workers.push(worker);
   }
 
@@ -102,22 +104,14 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
     for (const { name, everyMs, payload } of schedules) {
       const definition = findJob(registry, name);
       // One scheduler per job name: every worker upserts the same one, and BullMQ makes one job
-      // per period whatever the number of workers.
+      // per period whatever the number of workers. (A schedule taken out of the code stays in
+      // Redis until removed with Queue.removeJobScheduler: workers of several versions may run.)
       const { attempts, backoff, removeOnComplete, removeOnFail } = jobOptions(definition);
       await queueFor(definition.queue).upsertJobScheduler(
         name,
         { every: everyMs },
         { name, data: payload, opts: { attempts, backoff, removeOnComplete, removeOnFail } },
       );
-    }
-    // A schedule taken out of the code stops too.
-    const scheduled = new Set(schedules.map((schedule) => schedule.name));
-    for (const name of registry.queues) {
-      for (const scheduler of await queueFor(name).getJobSchedulers()) {
-        if (scheduled.has(scheduler.key)) continue;
-        await queueFor(name).removeJobScheduler(scheduler.key);
-        logger.info({ scheduler: scheduler.key }, 'removed a job schedule no longer declared');
-      }
     }
   }
 
