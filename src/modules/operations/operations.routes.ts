@@ -41,7 +41,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ operationsService: Op
         operationId: 'listJobQueues',
         summary: 'Background job queues: jobs per state in each queue (staff only)',
         tags: ['operations'],
-        response: { 200: JobQueuesSchema, ...errorResponses(401, 403) },
+        response: { 200: JobQueuesSchema, ...errorResponses(401, 403, 503) },
       },
     },
     async (request) => operationsService.listJobQueues(currentUser(request)),

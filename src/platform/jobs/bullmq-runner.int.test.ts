@@ -10,7 +10,7 @@ import {
 } from '../../../test/support/test-jobs.js';
 import { skipRedisTests, TEST_REDIS_URL, uniqueRedisPrefix } from '../../../test/support/ws.js';
 import { createBullmqJobRunner } from './bullmq-runner.js';
-import type { JobRunner } from './jobs.js';
+import { JobsUnavailableError, type JobRunner } from './jobs.js';
 
 // The BullMQ runner on the real Redis, with worker PROCESSES as in production: each test has its
 // own key prefix, deleted afterwards. No database is involved, so the tests run once (in the
@@ -104,6 +104,24 @@ describe.skipIf(skipRedisTests || testDatabaseKind !== 'pglite')('BullMQ job run
     });
     expect(logger.warn).toHaveBeenCalledTimes(2);
     expect(logger.error).not.toHaveBeenCalled();
+  });
+
+  it('fails fast when Redis cannot be reached, instead of holding the caller', async () => {
+    const { prefix } = setUp();
+    const unreachable = createBullmqJobRunner({
+      registry: createTestJobRegistry(redis, prefix),
+      redis: { url: 'redis://127.0.0.1:1', prefix },
+      settings: { concurrency: 1, lockDurationMs: 1_000, stalledIntervalMs: 500 },
+      logger: fakeLogger(),
+      redisWaitMs: 300,
+    });
+    runners.push(unreachable as JobRunner);
+    const started = Date.now();
+    await expect(unreachable.enqueue('test.flaky', { failures: 0 })).rejects.toBeInstanceOf(
+      JobsUnavailableError,
+    );
+    await expect(unreachable.counts()).rejects.toBeInstanceOf(JobsUnavailableError);
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('runs a periodic job once per period across two worker processes', async () => {

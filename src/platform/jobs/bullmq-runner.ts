@@ -2,6 +2,7 @@ import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
 import {
   findJob,
   JOB_DEFAULTS,
+  JobsUnavailableError,
   type AnyJobDefinition,
   type JobProcessingSettings,
   type JobRegistry,
@@ -34,6 +35,9 @@ function throttled(log: (error: unknown) => void, intervalMs = 10_000) {
   };
 }
 
+/** How long a caller (a request) waits for Redis before the job queues count as unavailable. */
+const REDIS_WAIT_MS = 5_000;
+
 /**
  * Jobs in Redis queues (BullMQ). Any process may enqueue and read counts; only a process that calls
  * start() — the worker — creates BullMQ Workers, which process jobs and upsert the schedules.
@@ -44,6 +48,8 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
   redis: { url: string; prefix: string };
   settings: JobProcessingSettings;
   logger: JobsLogger;
+  /** Tests: a shorter wait for Redis than REDIS_WAIT_MS. */
+  redisWaitMs?: number;
 }): JobRunner<Jobs> {
   const { registry, settings, logger } = options;
   // BullMQ puts `<prefix>:<queue>:…` in front of its keys; the deployment's REDIS_PREFIX comes first.
@@ -54,6 +60,31 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
   let started = false;
   let closing: Promise<void> | undefined;
   const redisError = throttled((error) => logger.warn({ err: error }, 'job queue: redis unavailable'));
+
+  const redisWaitMs = options.redisWaitMs ?? REDIS_WAIT_MS;
+
+  /**
+   * Once connected, a command fails at once while Redis is down (no offline queue), but BullMQ
+   * waits for the first connection without a deadline: the caller gets one.
+   */
+  async function withinDeadline<T>(operation: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new JobsUnavailableError(`${what}: Redis did not answer within ${redisWaitMs} ms`)),
+        redisWaitMs,
+      );
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } catch (error) {
+      throw error instanceof JobsUnavailableError
+        ? error
+        : new JobsUnavailableError(`${what}: ${String(error)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   function queueFor(name: string): Queue {
     let queue = queues.get(name);
@@ -120,10 +151,13 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
     async enqueue(name, payload, enqueueOptions = {}) {
       if (closing) throw new Error(`job runner closed: cannot add "${name}"`);
       const definition = findJob(registry, name);
-      await queueFor(definition.queue).add(name, payload, {
-        ...jobOptions(definition),
-        ...(enqueueOptions.jobId === undefined ? {} : { jobId: enqueueOptions.jobId }),
-      });
+      await withinDeadline(
+        queueFor(definition.queue).add(name, payload, {
+          ...jobOptions(definition),
+          ...(enqueueOptions.jobId === undefined ? {} : { jobId: enqueueOptions.jobId }),
+        }),
+        `enqueue ${name}`,
+      );
     },
     schedule(name, { everyMs, payload }) {
       findJob(registry, name);
@@ -141,10 +175,13 @@ export function createBullmqJobRunner<Jobs extends AnyJobDefinition>(options: {
       return Promise.all(
         registry.queues.map(async (name) => {
           const queue = queueFor(name);
-          const [counts, paused] = await Promise.all([
-            queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
-            queue.isPaused(),
-          ]);
+          const [counts, paused] = await withinDeadline(
+            Promise.all([
+              queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
+              queue.isPaused(),
+            ]),
+            `count the jobs of ${name}`,
+          );
           const count = (state: string) => counts[state] ?? 0;
           // BullMQ pauses a whole queue: its waiting jobs are then the paused ones.
           const waiting = count('waiting') + count('prioritized');

@@ -90,6 +90,14 @@ export function findJob(registry: JobRegistry, name: string): AnyJobDefinition {
   return definition;
 }
 
+/** The job queues cannot be reached (Redis down or not answering in time). */
+export class JobsUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JobsUnavailableError';
+  }
+}
+
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'paused'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export type QueueCounts = { queue: string; counts: Record<JobState, number> };
@@ -103,7 +111,9 @@ export type JobRunner<Jobs extends AnyJobDefinition = AnyJobDefinition> = {
   readonly mode: 'inline' | 'bullmq';
   /**
    * Adds a job. Call it after the transaction that makes the job necessary has committed (a job
-   * enqueued inside it could run before, or without, the commit).
+   * enqueued inside it could run before, or without, the commit). Rejects with
+   * JobsUnavailableError when Redis does not answer in time (the job may still be added once it
+   * does: give a jobId to make a retry harmless).
    */
   enqueue<Name extends Jobs['name']>(
     name: Name,
@@ -120,7 +130,7 @@ export type JobRunner<Jobs extends AnyJobDefinition = AnyJobDefinition> = {
   ): void;
   /** Begins processing (and the schedules). */
   start(): Promise<void>;
-  /** Jobs per queue and state (kept finished jobs are bounded by JOB_DEFAULTS). */
+  /** Jobs per queue and state (kept finished jobs are bounded by JOB_DEFAULTS); may reject like enqueue. */
   counts(): Promise<QueueCounts[]>;
   /**
    * Stops taking jobs and waits for the active ones up to `graceMs`; after that they are left to
