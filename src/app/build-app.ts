@@ -7,6 +7,7 @@ import { authRoutes } from '../modules/auth/auth.routes.js';
 import { channelsRoutes } from '../modules/channels/channels.routes.js';
 import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
+import { operationsRoutes } from '../modules/operations/operations.routes.js';
 import { participantsRoutes } from '../modules/participants/participants.routes.js';
 import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
 import { channelEventPolicies } from '../modules/channels/channels.events.js';
@@ -115,6 +116,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
       await chat.register(reactionsRoutes, { reactionsService: deps.reactionsService });
+      await chat.register(operationsRoutes, { operationsService: deps.operationsService });
     },
     { prefix: '/api/chat' },
   );

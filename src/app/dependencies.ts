@@ -32,6 +32,11 @@ import { createParticipantsRepository } from '../modules/participants/participan
 import { createParticipantsService } from '../modules/participants/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
 import { createUsersRepository } from '../modules/users/users.repository.js';
+import { createEventsJobs, EVENT_LOG_PRUNE_INTERVAL_MS } from '../modules/events/events.jobs.js';
+import { createBullmqJobRunner } from '../platform/jobs/bullmq-runner.js';
+import { createInlineJobRunner } from '../platform/jobs/inline-runner.js';
+import { createJobRegistry } from '../platform/jobs/jobs.js';
+import { createOperationsService } from '../modules/operations/operations.service.js';
 
 /** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
 function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
@@ -179,6 +184,19 @@ export async function createDependencies(
     settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
   });
 
+  // --- Background jobs (src/platform/jobs): each module declares its jobs in <feature>.jobs.ts. ---
+  // With REDIS_URL they go to BullMQ queues that `npm run worker` processes; without it they run in
+  // this process once the runner is started (api.ts starts it). Enqueue only after commit.
+  const jobRegistry = createJobRegistry([
+    ...createEventsJobs({ eventsRepository, retentionMs: config.realtime.eventLogRetentionMs, logger }),
+  ]);
+  const jobs = config.redis
+    ? createBullmqJobRunner({ registry: jobRegistry, redis: config.redis, settings: config.jobs, logger })
+    : createInlineJobRunner({ registry: jobRegistry, settings: config.jobs, logger });
+  jobs.schedule('events.prune_log', { everyMs: EVENT_LOG_PRUNE_INTERVAL_MS, payload: {} });
+  const operationsService = createOperationsService({ jobs });
+  // --- end of background jobs ---
+
   const eventLog = createEventLogReader({
     eventsRepository,
     refreshers: { ...createMessageEventRefreshers({ messagesRepository }) },
@@ -202,12 +220,17 @@ export async function createDependencies(
     messagesService,
     reactionsService,
     channelsRepository,
+    /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
+    jobs,
+    operationsService,
     /** Lets the realtime layer re-read the event log after the bus reconnects. */
     onBusReconnect(handler: () => void) {
       busReconnectHandlers.add(handler);
     },
     /** Closes what this container opened, in reverse order of creation. */
     async close() {
+      // Jobs first: active ones still use the database and the bus (the worker gives them a grace).
+      await jobs.close({ graceMs: config.shutdownTimeoutMs / 2 });
       await bus.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       if (!overrides.database) await database.close();

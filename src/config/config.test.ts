@@ -34,6 +34,22 @@ describe('loadConfig', () => {
     expect(config.database).toMatchObject({ kind: 'postgres', url: 'postgres://u@localhost/db' });
   });
 
+  it('reads the job worker settings, with defaults', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).jobs).toEqual({
+      concurrency: 4,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+    });
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      WORKER_CONCURRENCY: '2',
+      WORKER_LOCK_DURATION_MS: '1000',
+      WORKER_STALLED_INTERVAL_MS: '500',
+    });
+    expect(config.jobs).toEqual({ concurrency: 2, lockDurationMs: 1000, stalledIntervalMs: 500 });
+    expect(() => loadConfig({ DATA_DIR: dataDir(), WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
+  });
+
   it('refuses bad values with one list naming every problem', () => {
     let error: unknown;
     try {

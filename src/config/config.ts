@@ -59,6 +59,9 @@ const EnvSchema = Type.Object({
   WS_FRAME_RATE_LIMIT: Type.String({ default: '60/10s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+  WORKER_CONCURRENCY: Type.Integer({ default: 4, minimum: 1, maximum: 100 }),
+  WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 500 }),
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 200 }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -147,6 +150,11 @@ function buildConfig(env: Env, jwtSecret: string) {
       frameRateLimit: parseRateLimitRule(env.WS_FRAME_RATE_LIMIT),
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    jobs: {
+      concurrency: env.WORKER_CONCURRENCY,
+      lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    },
   };
 }
 

@@ -3,23 +3,20 @@ import { buildApp } from '../app/build-app.js';
 import { createDependencies } from '../app/dependencies.js';
 import { ConfigError, loadConfigFromProcess } from '../config/config.js';
 import { runMigrations } from '../platform/db/migrate.js';
-import { createEventLogPruner } from '../modules/events/events.jobs.js';
 
 async function main() {
   const config = loadConfigFromProcess();
   const deps = await createDependencies(config);
   if (config.migrateOnStart) await runMigrations(deps.database);
   const app = await buildApp(deps);
-  const stopPruning = createEventLogPruner({
-    eventsRepository: deps.eventsRepository,
-    retentionMs: config.realtime.eventLogRetentionMs,
-    logger: app.log,
-  }).start();
+  // Embedded mode: this process runs the jobs (the event-log pruning among them). With REDIS_URL it
+  // only enqueues them, and `npm run worker` processes them.
+  if (deps.jobs.mode === 'inline') await deps.jobs.start();
+  else app.log.info('jobs go to Redis queues: run `npm run worker` to process them');
 
-  // Ordered shutdown: stop accepting and finish in-flight requests (app.close), then close the
+  // Ordered shutdown: stop accepting and finish in-flight requests (app.close), then the jobs, the
   // bus and the database; force exit after the deadline.
   app.addHook('onClose', async () => {
-    stopPruning();
     await deps.close();
   });
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {

@@ -6,7 +6,9 @@ import { skipDatabaseTests } from '../../../test/support/database.js';
 import { busEnv, connect, type Frame, listen, buses, type WsClient } from '../../../test/support/ws.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatMessages } from '../messages/messages.table.js';
-import { createEventLogPruner } from './events.jobs.js';
+import { createInlineJobRunner } from '../../platform/jobs/inline-runner.js';
+import { createJobRegistry } from '../../platform/jobs/jobs.js';
+import { createEventLogPruner, createEventsJobs, EVENT_LOG_PRUNE_INTERVAL_MS } from './events.jobs.js';
 import { chatEvents } from './events.table.js';
 
 // EVENT_LOG_RETENTION: the pruner deletes logged events older than the window and nothing else
@@ -19,6 +21,8 @@ const isEvent = (frame: Frame) => typeof frame.seq === 'number' && frame.type.st
 
 /** A logger that records what the pruner reports. */
 const fakeLogger = () => ({ info: vi.fn(), warn: vi.fn() });
+/** A logger that records what the job runner reports (a failed or retried job). */
+const fakeRunnerLogger = () => ({ debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() });
 
 async function waitUntil(check: () => boolean, what: string, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;
@@ -99,6 +103,28 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
     return { channelId: id, sent };
   }
 
+  /**
+   * The pruning as the embedded mode runs it (the composition root schedules it, api.ts starts the
+   * runner): the periodic job on the inline runner, at once and then every `everyMs`.
+   */
+  async function startPeriodicPruning(logger: ReturnType<typeof fakeLogger>, everyMs: number) {
+    const runnerLogger = fakeRunnerLogger();
+    const runner = createInlineJobRunner({
+      registry: createJobRegistry(
+        createEventsJobs({
+          eventsRepository: t.deps.eventsRepository,
+          retentionMs: t.config.realtime.eventLogRetentionMs,
+          logger,
+        }),
+      ),
+      settings: { concurrency: 1 },
+      logger: runnerLogger,
+    });
+    runner.schedule('events.prune_log', { everyMs, payload: {} });
+    await runner.start();
+    return { runner, runnerLogger };
+  }
+
   async function open(channelId: string, since: number): Promise<WsClient> {
     const socket = await connect(`${base}/ws/chat/${channelId}/?token=${alice.token}&since=${since}`);
     opened.push(socket);
@@ -134,23 +160,28 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
       };
       expect(messagesBefore.partly).toEqual(partly.sent.map((message) => message.id));
 
-      // As api.ts runs it: the configured retention, started once (it prunes at once, then hourly).
+      // As the embedded mode runs it: the configured retention, the hourly periodic job on the
+      // inline runner (it prunes at once when the runner starts, then hourly).
       expect(t.config.realtime.eventLogRetentionMs).toBe(HOUR_MS);
+      expect(EVENT_LOG_PRUNE_INTERVAL_MS).toBe(HOUR_MS);
       const logger = fakeLogger();
-      const stop = createEventLogPruner({
-        eventsRepository: t.deps.eventsRepository,
-        retentionMs: t.config.realtime.eventLogRetentionMs,
-        logger,
-      }).start();
+      const { runner, runnerLogger } = await startPeriodicPruning(logger, EVENT_LOG_PRUNE_INTERVAL_MS);
       try {
         await waitUntil(
-          () => logger.info.mock.calls.length + logger.warn.mock.calls.length > 0,
+          () =>
+            logger.info.mock.calls.length +
+              logger.warn.mock.calls.length +
+              runnerLogger.warn.mock.calls.length +
+              runnerLogger.error.mock.calls.length >
+            0,
           'the first pruning',
         );
       } finally {
-        stop();
+        await runner.close();
       }
       expect(logger.warn).not.toHaveBeenCalled();
+      expect(runnerLogger.warn).not.toHaveBeenCalled();
+      expect(runnerLogger.error).not.toHaveBeenCalled();
       expect(logger.info).toHaveBeenCalledTimes(1);
       expect(logger.info).toHaveBeenCalledWith({ deleted: 4 + 3 }, 'pruned the event log');
 
@@ -298,13 +329,10 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
   );
 
   it.skipIf(skip)('start() prunes again every interval until it is stopped', async () => {
+    // The periodic job on the inline runner: start() schedules it, close() stops it.
     const { channelId } = await channelWithMessages(4);
     const logger = fakeLogger();
-    const stop = createEventLogPruner({
-      eventsRepository: t.deps.eventsRepository,
-      retentionMs: t.config.realtime.eventLogRetentionMs,
-      logger,
-    }).start(50);
+    const { runner, runnerLogger } = await startPeriodicPruning(logger, 50);
     try {
       await age(channelId, 2, 2 * HOUR_MS);
       await waitUntil(() => logger.info.mock.calls.length >= 1, 'a pruning tick');
@@ -313,7 +341,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
       await waitUntil(() => logger.info.mock.calls.length >= 2, 'a later pruning tick');
       expect(await loggedSeqs(channelId)).toEqual([4, 5]);
     } finally {
-      stop();
+      await runner.close();
     }
     // A tick already under way may still finish; after that, nothing more runs.
     await sleep(200);
@@ -321,5 +349,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('event log retention ($name)', ({
     await sleep(300);
     expect(await loggedSeqs(channelId)).toEqual([4, 5]);
     expect(logger.warn).not.toHaveBeenCalled();
+    expect(runnerLogger.warn).not.toHaveBeenCalled();
+    expect(runnerLogger.error).not.toHaveBeenCalled();
   });
 });

@@ -1,3 +1,4 @@
+import { defineJob } from '../../platform/jobs/jobs.js';
 import type { Logger } from '../../platform/logger/logger.js';
 import type { EventsRepository } from './events.repository.js';
 
@@ -7,7 +8,7 @@ const PRUNE_BATCH = 5_000;
 /**
  * Retention of the event log (EVENT_LOG_RETENTION): events older than the window are deleted; a
  * client resuming from before the window gets `resync_required` and refetches over REST.
- * Runs in each API process until the worker takes over scheduled jobs; deleting twice is harmless.
+ * Deleting twice is harmless, so a run repeated after a crash or a retry does no damage.
  */
 export function createEventLogPruner(deps: {
   eventsRepository: Pick<EventsRepository, 'findPrunable' | 'deleteUpTo'>;
@@ -33,18 +34,22 @@ export function createEventLogPruner(deps: {
     if (deleted > 0) deps.logger.info({ deleted }, 'pruned the event log');
     return deleted;
   }
-  return {
-    runOnce,
-    /** Runs now and then every `intervalMs`; returns a function that stops it. */
-    start(intervalMs = 3_600_000): () => void {
-      const tick = () =>
-        void runOnce().catch((error: unknown) =>
-          deps.logger.warn({ err: error }, 'event log pruning failed'),
-        );
-      tick();
-      const timer = setInterval(tick, intervalMs);
-      timer.unref();
-      return () => clearInterval(timer);
-    },
-  };
+  return { runOnce };
+}
+
+/** How often the event log is pruned (a periodic job: once per period across every process). */
+export const EVENT_LOG_PRUNE_INTERVAL_MS = 3_600_000;
+
+/** The events module's jobs; the composition root registers them and schedules the pruning. */
+export function createEventsJobs(deps: Parameters<typeof createEventLogPruner>[0]) {
+  const pruner = createEventLogPruner(deps);
+  return [
+    defineJob({
+      name: 'events.prune_log',
+      queue: 'maintenance',
+      async process(_payload: Record<string, never>) {
+        await pruner.runOnce();
+      },
+    }),
+  ] as const;
 }
