@@ -34,6 +34,7 @@ import { createParticipantsRepository } from '../modules/participants/participan
 import { createParticipantsService } from '../modules/participants/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
 import { createUsersRepository } from '../modules/users/users.repository.js';
+import { createMetrics } from '../platform/metrics/metrics.js';
 
 /** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
 function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
@@ -62,6 +63,12 @@ export async function createDependencies(
 ) {
   const database = overrides.database ?? (await openDatabase(config.database));
   const logger = overrides.logger ?? createLogger(config.log.level);
+  // --- metrics: one registry per container (tests build many); wired into the bus and services below ---
+  const metrics = createMetrics({
+    collectProcessMetrics: config.metrics.token !== undefined,
+    onCollectError: (error) => logger.warn({ err: error }, 'a metrics source failed during a scrape'),
+  });
+  // --- end metrics ---
   const redisErrors = throttledLogger(
     logger,
     'redis unavailable; serving locally and catching up from the event log',
@@ -82,6 +89,8 @@ export async function createDependencies(
           onError: redisErrors,
           onReconnect: () => busReconnectHandlers.forEach((handler) => handler()),
           onSubscriberError: subscriberErrors,
+          onConnectionRestored: (connection) => metrics.busReconnected(connection),
+          exposeBacklog: (read) => metrics.setBusBacklogSource(read),
         })
       : createMemoryBus({ onError: subscriberErrors }));
   const bus = overrides.wrapBus ? overrides.wrapBus(builtBus) : builtBus;
@@ -171,6 +180,7 @@ export async function createDependencies(
     moderationRepository,
     reactionsRepository,
     sendRateLimiter,
+    metrics,
     settings: { messageMaxChars: config.chat.messageMaxChars },
   });
   const reactionsService = createReactionsService({
@@ -194,6 +204,7 @@ export async function createDependencies(
     logger,
     database,
     bus,
+    metrics,
     tokens,
     access,
     eventsRepository,

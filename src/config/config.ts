@@ -59,6 +59,8 @@ const EnvSchema = Type.Object({
   WS_FRAME_RATE_LIMIT: Type.String({ default: '60/10s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100 }),
+  // A bearer token as RFC 6750 spells it (what a scraper can send verbatim); unset: no /metrics.
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -147,6 +149,7 @@ function buildConfig(env: Env, jwtSecret: string) {
       frameRateLimit: parseRateLimitRule(env.WS_FRAME_RATE_LIMIT),
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    metrics: { token: env.METRICS_TOKEN },
   };
 }
 

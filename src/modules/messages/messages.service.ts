@@ -97,6 +97,7 @@ export function createMessagesService(deps: {
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
+  metrics?: { messagesWritten(count: number): void };
   settings: { messageMaxChars: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
@@ -255,6 +256,7 @@ export function createMessagesService(deps: {
     }
     if (seq === undefined && !duplicate) throw createChannelNotFoundError();
     if (seq !== undefined) {
+      deps.metrics?.messagesWritten(1);
       const outcome = { ...draft, seq };
       await uow.publishCommitted([
         {
