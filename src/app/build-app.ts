@@ -10,7 +10,7 @@ import { messagesRoutes } from '../modules/messages/messages.routes.js';
 import { participantsRoutes } from '../modules/participants/participants.routes.js';
 import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
-import { registerMetrics } from '../platform/metrics/metrics.routes.js';
+import { registerHttpMetrics, registerMetricsRoute } from '../platform/metrics/metrics.routes.js';
 import { createValidationError } from '../shared/errors.js';
 import type { Dependencies } from './dependencies.js';
 import { registerErrorHandler } from './error-handler.js';
@@ -37,8 +37,8 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     if (route.config?.public && route.schema) route.schema = { ...route.schema, security: [] };
   });
   registerErrorHandler(app);
-  // GET /metrics and the HTTP instruments: before any route, so the timing hook covers them all.
-  registerMetrics(app, { metrics: deps.metrics, token: config.metrics.token });
+  // Before any plugin or route, so the timing hook covers them all.
+  registerHttpMetrics(app, deps.metrics);
   await app.register(cookie);
   registerAuthentication(app, {
     authService: deps.authService,
@@ -57,6 +57,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     }
   });
   await registerOpenApi(app);
+  registerMetricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
 
   app.get(
     '/healthz',

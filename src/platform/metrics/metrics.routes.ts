@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, createNotFoundError } from '../../shared/errors.js';
+import { errorResponses } from '../../shared/schemas.js';
 import type { Metrics } from './metrics.js';
 
 const createMetricsTokenRequiredError = () =>
@@ -24,13 +25,10 @@ function createTokenCheck(token: string) {
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text format) on the API port, for a scraper holding
- * METRICS_TOKEN; without a token configured it answers 404. Also times every HTTP response,
- * labelled by route pattern (never the raw URL, which carries ids). Call it before any route is
- * declared so the hook covers them all.
+ * Times every HTTP response, labelled by route pattern (never the raw URL, which carries ids).
+ * Call it before any plugin or route: a plugin's routes get the hooks its parent had when it loaded.
  */
-export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; token: string | undefined }) {
-  const { metrics } = deps;
+export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttpRequest'>) {
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeHttpRequest({
       method: request.method,
@@ -39,7 +37,18 @@ export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; 
       seconds: reply.elapsedTime / 1000,
     });
   });
+}
 
+/**
+ * Serves `GET /metrics` (Prometheus text format) on the API port, for a scraper holding
+ * METRICS_TOKEN; without a token configured it answers 404. Declare it after the OpenAPI plugin,
+ * which documents only the routes declared after it.
+ */
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  deps: { metrics: Pick<Metrics, 'render' | 'contentType'>; token: string | undefined },
+) {
+  const { metrics } = deps;
   const isAuthorized = deps.token === undefined ? undefined : createTokenCheck(deps.token);
   app.get(
     '/metrics',
@@ -56,8 +65,7 @@ export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; 
         security: [],
         response: {
           200: { description: 'The metrics', content: { 'text/plain': { schema: Type.String() } } },
-          401: Type.Object({ detail: Type.String(), code: Type.String() }),
-          404: Type.Object({ detail: Type.String(), code: Type.String() }),
+          ...errorResponses(401, 404),
         },
       },
     },

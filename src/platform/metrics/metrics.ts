@@ -38,12 +38,15 @@ export function createMetrics(
     collectProcessMetrics?: boolean;
     /** Gets what a scrape-time source threw (the scrape goes on without that metric). */
     onCollectError?: (error: unknown) => void;
+    /** How long a scrape waits for the job counts (tests shorten it). */
+    jobCountsTimeoutMs?: number;
   } = {},
 ) {
   const registry = new Registry();
   const registers = [registry];
   if (options.collectProcessMetrics) collectDefaultMetrics({ register: registry });
   const onCollectError = options.onCollectError ?? (() => undefined);
+  const jobCountsTimeoutMs = options.jobCountsTimeoutMs ?? JOB_COUNTS_TIMEOUT_MS;
 
   const connections = new Gauge({
     name: 'hubx_websocket_connections',
@@ -141,7 +144,7 @@ export function createMetrics(
       if (!jobCountsSource) return;
       let counts: JobCount[];
       try {
-        counts = await withTimeout(jobCountsSource(), JOB_COUNTS_TIMEOUT_MS, 'reading job counts');
+        counts = await withTimeout(jobCountsSource(), jobCountsTimeoutMs, 'reading job counts');
       } catch (error) {
         // No stale numbers: a scrape that could not read the counts shows none.
         jobs.reset();
@@ -195,7 +198,12 @@ export function createMetrics(
     },
 
     // HTTP (the metrics plugin's onResponse hook).
-    observeHttpRequest(request: { method: string; route: string | undefined; status: number; seconds: number }) {
+    observeHttpRequest(request: {
+      method: string;
+      route: string | undefined;
+      status: number;
+      seconds: number;
+    }) {
       const method = HTTP_METHODS.has(request.method) ? request.method : 'OTHER';
       const children = httpChildrenOf(method, request.route ?? UNMATCHED_ROUTE, request.status);
       children.count.inc();
