@@ -18,6 +18,7 @@ import { participantEventPolicies } from '../modules/participants/participants.e
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
+import { registerHttpMetrics, registerMetricsRoute } from '../platform/metrics/metrics.routes.js';
 import { createValidationError } from '../shared/errors.js';
 import type { AuthUser } from '../modules/auth/auth.service.js';
 import type { Dependencies } from './dependencies.js';
@@ -45,6 +46,8 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     if (route.config?.public && route.schema) route.schema = { ...route.schema, security: [] };
   });
   registerErrorHandler(app);
+  // Before any plugin or route, so the timing hook covers them all.
+  registerHttpMetrics(app, deps.metrics);
   await app.register(cookie);
   registerAuthentication(app, {
     authService: deps.authService,
@@ -63,6 +66,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     }
   });
   await registerOpenApi(app);
+  registerMetricsRoute(app, { metrics: deps.metrics, token: config.metrics.token });
 
   app.get(
     '/healthz',
@@ -139,6 +143,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       typingFrames({ bus: deps.bus, canRead }),
     ],
     onBusReconnect: deps.onBusReconnect,
+    metrics: deps.metrics,
     settings: { ...config.realtime },
   });
   await registerNotificationSocket(app, realtime, {

@@ -37,6 +37,7 @@ import { createBullmqJobRunner } from '../platform/jobs/bullmq-runner.js';
 import { createInlineJobRunner } from '../platform/jobs/inline-runner.js';
 import { createJobRegistry } from '../platform/jobs/jobs.js';
 import { createOperationsService } from '../modules/operations/operations.service.js';
+import { createMetrics } from '../platform/metrics/metrics.js';
 
 /** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
 function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
@@ -65,6 +66,12 @@ export async function createDependencies(
 ) {
   const database = overrides.database ?? (await openDatabase(config.database));
   const logger = overrides.logger ?? createLogger(config.log.level);
+  // --- metrics: one registry per container (tests build many); wired into the bus and services below ---
+  const metrics = createMetrics({
+    collectProcessMetrics: config.metrics.token !== undefined,
+    onCollectError: (error) => logger.warn({ err: error }, 'a metrics source failed during a scrape'),
+  });
+  // --- end metrics ---
   const redisErrors = throttledLogger(
     logger,
     'redis unavailable; serving locally and catching up from the event log',
@@ -85,6 +92,8 @@ export async function createDependencies(
           onError: redisErrors,
           onReconnect: () => busReconnectHandlers.forEach((handler) => handler()),
           onSubscriberError: subscriberErrors,
+          onConnectionRestored: (connection) => metrics.busReconnected(connection),
+          exposeBacklog: (read) => metrics.setBusBacklogSource(read),
         })
       : createMemoryBus({ onError: subscriberErrors }));
   const bus = overrides.wrapBus ? overrides.wrapBus(builtBus) : builtBus;
@@ -174,6 +183,7 @@ export async function createDependencies(
     moderationRepository,
     reactionsRepository,
     sendRateLimiter,
+    metrics,
     settings: { messageMaxChars: config.chat.messageMaxChars },
   });
   const reactionsService = createReactionsService({
@@ -195,6 +205,11 @@ export async function createDependencies(
     : createInlineJobRunner({ registry: jobRegistry, settings: config.jobs, logger });
   jobs.schedule('events.prune_log', { everyMs: EVENT_LOG_PRUNE_INTERVAL_MS, payload: {} });
   const operationsService = createOperationsService({ jobs });
+  metrics.setJobCountsSource(async () =>
+    (await jobs.counts()).flatMap(({ queue, counts }) =>
+      Object.entries(counts).map(([state, count]) => ({ queue, state, count })),
+    ),
+  );
   // --- end of background jobs ---
 
   const eventLog = createEventLogReader({
@@ -208,6 +223,7 @@ export async function createDependencies(
     logger,
     database,
     bus,
+    metrics,
     tokens,
     access,
     eventsRepository,

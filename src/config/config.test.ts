@@ -84,6 +84,19 @@ describe('loadConfig', () => {
   });
 });
 
+describe('METRICS_TOKEN', () => {
+  it('is off when unset, and a bearer token of at least 16 characters when set', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).metrics).toEqual({ token: undefined });
+    const token = 'abcDEF0123456789-._~+/=';
+    expect(loadConfig({ DATA_DIR: dataDir(), METRICS_TOKEN: token }).metrics).toEqual({ token });
+    expect(() => loadConfig({ DATA_DIR: dataDir(), METRICS_TOKEN: 'short-token' })).toThrow(/METRICS_TOKEN/);
+    // Prometheus sends it verbatim in a header: no spaces or other characters a bearer token may not have.
+    expect(() => loadConfig({ DATA_DIR: dataDir(), METRICS_TOKEN: 'a token with spaces' })).toThrow(
+      /METRICS_TOKEN/,
+    );
+  });
+});
+
 describe('documentation of the configuration', () => {
   it('.env.example and the README name every variable the service reads', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');

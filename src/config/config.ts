@@ -62,6 +62,8 @@ const EnvSchema = Type.Object({
   WORKER_CONCURRENCY: Type.Integer({ default: 4, minimum: 1, maximum: 100 }),
   WORKER_LOCK_DURATION_MS: Type.Integer({ default: 30_000, minimum: 500 }),
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 200 }),
+  // A bearer token as RFC 6750 spells it (what a scraper can send verbatim); unset: no /metrics.
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' })),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -155,6 +157,7 @@ function buildConfig(env: Env, jwtSecret: string) {
       lockDurationMs: env.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     },
+    metrics: { token: env.METRICS_TOKEN },
   };
 }
 

@@ -82,21 +82,22 @@ export async function registerRealtimeGateway(
   let shuttingDown = false;
   const registry = createConnectionRegistry({
     maxConnectionsPerUser: settings.maxConnectionsPerUser,
-    onOpened: metrics.socketOpened,
-    onClosed: metrics.socketClosed,
+    onOpened: (kind) => metrics.socketOpened(kind),
+    onClosed: (kind) => metrics.socketClosed(kind),
   });
   const policy = createEventPolicy(deps.policies);
   const streams = createChannelStreams({ bus, eventLog, policy, gapWaitMs: settings.gapWaitMs, logger });
   streams.observe((stream, event) => {
     if (!('seq' in event)) return;
     metrics.eventsDelivered(stream.connections.size);
-    metrics.eventHandedOut(event.created_at);
+    // Clocks of other nodes may run ahead a little: never a negative latency.
+    metrics.observeCommitToDelivery(Math.max(0, Date.now() - Date.parse(event.created_at)) / 1000);
   });
   const router = createFrameRouter({
     logger,
     frameRateLimit: settings.frameRateLimit,
     idOf: registry.idOf,
-    onAckTime: metrics.sendAcked,
+    onAckTime: (seconds) => metrics.observeSendAck(seconds),
   });
   for (const registration of deps.frames) router.register(registration);
   router.register(pingFrames);

@@ -17,6 +17,8 @@ declare module 'fastify' {
     public?: boolean;
     /** WebSocket upgrade routes: tokens may also come in `?token=` or `Sec-WebSocket-Protocol`. */
     websocket?: boolean;
+    /** Routes that check credentials of their own (GET /metrics: METRICS_TOKEN): no user is looked up. */
+    ownCredentials?: boolean;
   }
 }
 
@@ -79,6 +81,7 @@ export function registerAuthentication(
   app.addHook('onRequest', async (request) => {
     // Unknown routes fall through to the 404 handler without revealing anything.
     if (request.routeOptions.url === undefined) return;
+    if (request.routeOptions.config.ownCredentials === true) return;
     const isPublic = request.routeOptions.config.public === true;
     const isWebSocket = request.routeOptions.config.websocket === true;
     let bearer = readBearerToken(request);

@@ -105,6 +105,7 @@ export function createMessagesService(deps: {
   reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
+  metrics?: { messagesWritten(count: number): void };
   settings: { messageMaxChars: number };
 }) {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
@@ -139,9 +140,11 @@ export function createMessagesService(deps: {
     seqs: Array<number | undefined>,
     events: Pick<EventRecorder, 'logged'>,
   ) {
+    let stored = 0;
     items.forEach((item, index) => {
       const seq = seqs[index];
       if (seq === undefined) return;
+      stored += 1;
       item.payload.seq = seq;
       events.logged(
         { channelId: item.message.channelId, type: 'chat.message', payload: item.payload },
@@ -149,6 +152,7 @@ export function createMessagesService(deps: {
         item.message.createdAt,
       );
     });
+    if (stored > 0) deps.metrics?.messagesWritten(stored);
   }
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { skipRedisTests, TEST_REDIS_URL, uniqueRedisPrefix } from '../../../test/support/ws.js';
 import type { Bus } from './bus.js';
 import { createRedisBus, type RedisBusOptions } from './redis-bus.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { readSample } from '../../../test/support/metrics.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -168,5 +170,33 @@ describe.skipIf(skipRedisTests)('Redis bus', () => {
     await sleep(200);
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 30)));
     expect(sender.errors.filter((e) => String(e).includes('dropping the oldest'))).toHaveLength(1);
+  });
+
+  it('reports its backlog while Redis is away and each reconnection once, to the metrics', async () => {
+    const metrics = createMetrics();
+    const { proxy, sender, seen } = await senderBehindProxy({
+      onConnectionRestored: (connection) => metrics.busReconnected(connection),
+      exposeBacklog: (read) => metrics.setBusBacklogSource(read),
+    });
+    const scrape = async () => {
+      const text = await metrics.render();
+      return {
+        backlog: readSample(text, 'hubx_bus_publish_backlog'),
+        publisher: readSample(text, 'hubx_bus_reconnects_total', { connection: 'publisher' }),
+        subscriber: readSample(text, 'hubx_bus_reconnects_total', { connection: 'subscriber' }),
+      };
+    };
+    expect(await scrape()).toEqual({ backlog: 0, publisher: 0, subscriber: 0 });
+
+    proxy.cut();
+    await sleep(100);
+    for (const message of ['a', 'b', 'c']) await sender.bus.publish('t', message);
+    expect((await scrape()).backlog).toBe(3);
+
+    proxy.restore();
+    await waitUntil(() => seen.length >= 3, 10_000, 'the kept messages');
+    // The bus's own onReconnect fires twice per reconnection (once more after a second): one count.
+    await sleep(1_200);
+    expect(await scrape()).toEqual({ backlog: 0, publisher: 1, subscriber: 1 });
   });
 });

@@ -10,6 +10,10 @@ export type RedisBusOptions = {
   /** Gets what a subscriber threw (delivery carries on); onError when not given. */
   onSubscriberError?: (error: unknown) => void;
   onReconnect?: () => void;
+  /** Metrics: gets each reconnection of either connection, once (onReconnect may fire twice). */
+  onConnectionRestored?: (connection: 'publisher' | 'subscriber') => void;
+  /** Metrics: gets, once, a reader of how many messages wait for Redis (read at scrape time). */
+  exposeBacklog?: (read: () => number) => void;
   /** How many messages it keeps for Redis while the publisher is away; the oldest go first. */
   maxUnpublished?: number;
 };
@@ -45,10 +49,14 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
   subscriber.on('error', onError);
   // Every 'ready' after the first, of either connection, is a reconnection: the caller re-reads
   // what it may have missed.
-  for (const connection of [subscriber, publisher]) {
+  for (const [name, connection] of [
+    ['subscriber', subscriber],
+    ['publisher', publisher],
+  ] as const) {
     let ready = false;
     connection.on('ready', () => {
       if (ready) {
+        options.onConnectionRestored?.(name);
         options.onReconnect?.();
         // Resubscription completes a little after 'ready': look once more for what fell between.
         setTimeout(() => options.onReconnect?.(), 1_000).unref();
@@ -80,6 +88,7 @@ export async function createRedisBus(options: RedisBusOptions): Promise<Bus & { 
   let isDropReported = false;
   let isResending = false;
   let isClosed = false;
+  options.exposeBacklog?.(() => unpublished.length);
 
   const keepUnpublished = (message: Unpublished) => {
     // A publish that failed after later ones were kept goes back in its place.
