@@ -7,7 +7,8 @@ import { authRoutes } from '../modules/auth/auth.routes.js';
 import { channelsRoutes } from '../modules/channels/channels.routes.js';
 import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
-import { participantsRoutes } from '../modules/participants/participants.routes.js';
+import { MessageSchema } from '../modules/messages/messages.schemas.js';
+import { participantsRoutes } from '../modules/channels/participants.routes.js';
 import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
 import { createValidationError } from '../shared/errors.js';
@@ -102,7 +103,10 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
   });
   await app.register(
     async (chat) => {
-      await chat.register(channelsRoutes, { channelsService: deps.channelsService });
+      await chat.register(channelsRoutes, {
+        channelsService: deps.channelsService,
+        lastMessageSchema: MessageSchema,
+      });
       await chat.register(participantsRoutes, { participantsService: deps.participantsService });
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });

@@ -15,7 +15,11 @@ import { createContextsService } from '../modules/contexts/contexts.service.js';
 import { createEventsRepository } from '../modules/events/events.repository.js';
 import { createUnitOfWork } from '../modules/events/events.service.js';
 import { createMessagesRepository } from '../modules/messages/messages.repository.js';
-import { createMessageFinder, createMessagesService } from '../modules/messages/messages.service.js';
+import {
+  createLastMessageReader,
+  createMessageFinder,
+  createMessagesService,
+} from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
 import { createReactionFrameHandlers } from '../modules/reactions/reactions.ws.js';
 import { createMessageFrameHandlers } from '../modules/messages/messages.ws.js';
@@ -30,8 +34,8 @@ import {
 } from '../platform/rate-limit/rate-limit.js';
 import { Redis } from 'ioredis';
 import { createModerationRepository } from '../modules/moderation/moderation.repository.js';
-import { createParticipantsRepository } from '../modules/participants/participants.repository.js';
-import { createParticipantsService } from '../modules/participants/participants.service.js';
+import { createParticipantsRepository } from '../modules/channels/participants.repository.js';
+import { createParticipantsService } from '../modules/channels/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
 import { createUsersRepository } from '../modules/users/users.repository.js';
 
@@ -154,7 +158,7 @@ export async function createDependencies(
     access,
     channelsRepository,
     participantsRepository,
-    reactionsRepository,
+    lastMessages: createLastMessageReader({ messagesRepository, reactionsRepository }),
     onAccessChanged: announceUsers,
   });
   const participantsService = createParticipantsService({

@@ -1,9 +1,7 @@
-import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { contextMemberships } from '../contexts/contexts.table.js';
-import { chatMessages } from '../messages/messages.table.js';
-import { chatParticipants } from '../participants/participants.table.js';
-import { users } from '../users/users.table.js';
+import { chatParticipants } from './participants.table.js';
 import { chatChannels, type ChannelRow } from './channels.table.js';
 
 const notDeleted = isNull(chatChannels.deletedAt);
@@ -98,39 +96,6 @@ export function createChannelsRepository({ db }: { db: Executor }) {
         )
         .orderBy(asc(chatChannels.id))
         .limit(options.limit + 1);
-    },
-    /** The newest visible (not deleted, not hidden) message of each channel: one index probe each. */
-    async findLastMessages(channelIds: string[], tx: Executor = db) {
-      if (channelIds.length === 0) return [];
-      const last = tx
-        .select({ id: chatMessages.id })
-        .from(chatMessages)
-        .where(
-          and(
-            eq(chatMessages.channelId, chatChannels.id),
-            isNull(chatMessages.deletedAt),
-            isNull(chatMessages.hiddenAt),
-          ),
-        )
-        .orderBy(desc(chatMessages.seq))
-        .limit(1)
-        .as('last_message');
-      const ids = await tx
-        .select({ id: last.id })
-        .from(chatChannels)
-        .innerJoinLateral(last, sql`true`)
-        .where(inArray(chatChannels.id, channelIds));
-      if (ids.length === 0) return [];
-      return tx
-        .select({ message: chatMessages, username: users.username })
-        .from(chatMessages)
-        .leftJoin(users, eq(users.id, chatMessages.remetenteId))
-        .where(
-          inArray(
-            chatMessages.id,
-            ids.map((row) => row.id),
-          ),
-        );
     },
   };
 }

@@ -19,7 +19,7 @@ import { users } from '../users/users.table.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
 import { contextMemberships } from '../contexts/contexts.table.js';
-import { chatParticipants } from '../participants/participants.table.js';
+import { chatParticipants } from '../channels/participants.table.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
 
 export type MessageWithSender = { message: MessageRow; username: string | null };
@@ -241,6 +241,35 @@ export function createMessagesRepository({ db }: { db: Executor }) {
             or(isNotNull(chatMessages.hiddenAt), isNotNull(chatMessages.deletedAt)),
           ),
         );
+    },
+    /** The newest visible (not deleted, not hidden) message of each channel: one index probe each. */
+    async findLastMessages(channelIds: string[], tx: Executor = db): Promise<MessageWithSender[]> {
+      if (channelIds.length === 0) return [];
+      const last = tx
+        .select({ id: chatMessages.id })
+        .from(chatMessages)
+        .where(
+          and(
+            eq(chatMessages.channelId, chatChannels.id),
+            isNull(chatMessages.deletedAt),
+            isNull(chatMessages.hiddenAt),
+          ),
+        )
+        .orderBy(desc(chatMessages.seq))
+        .limit(1)
+        .as('last_message');
+      const ids = await tx
+        .select({ id: last.id })
+        .from(chatChannels)
+        .innerJoinLateral(last, sql`true`)
+        .where(inArray(chatChannels.id, channelIds));
+      if (ids.length === 0) return [];
+      return selectWithSender(tx).where(
+        inArray(
+          chatMessages.id,
+          ids.map((row) => row.id),
+        ),
+      );
     },
     async findManyInChannel(channelId: string, ids: string[], tx: Executor = db) {
       if (ids.length === 0) return [];

@@ -8,8 +8,6 @@ import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError, isAppError } from '../../shared/errors.js';
 import type { UnitOfWork } from '../events/events.service.js';
-import type { ModerationRepository } from '../moderation/moderation.repository.js';
-import type { ReactionsRepository } from '../reactions/reactions.repository.js';
 import type { MessageRow, MessageType } from './messages.table.js';
 import type {
   MessageListFilter,
@@ -32,7 +30,7 @@ import {
   createUnsupportedTypeError,
 } from './messages.errors.js';
 import { maxCiphertextLength } from './messages.schemas.js';
-import { toMessageView, type MessageView } from './messages.views.js';
+import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 import { createBatcher } from '../../shared/batching.js';
 
 /**
@@ -89,12 +87,46 @@ export function createMessageFinder({
 }
 export type MessageFinder = ReturnType<typeof createMessageFinder>;
 
+// What this module needs from the modules above it (reactions, moderation), declared here and
+// handed in by the composition root, so that no import points upward.
+
+/** Reaction counts per message id (the reactions repository). */
+export type ReactionCounter = {
+  countByMessage(messageIds: string[], tx?: Executor): Promise<Map<string, ReactionCounts>>;
+};
+
+/** Keeps the previous text of an edited message (the moderation module's history and log). */
+export type EditHistory = {
+  insertEdit(
+    values: { messageId: string; previousContent: string; editorId: string },
+    tx?: Executor,
+  ): Promise<void>;
+  insertLog(
+    values: { messageId: string; action: 'edit'; moderatorId: string; previousContent: string },
+    tx?: Executor,
+  ): Promise<void>;
+};
+
+/** The newest visible message of each channel with its reactions, by channel id (the channel list's `ultima_mensagem`). */
+export function createLastMessageReader(deps: {
+  messagesRepository: Pick<MessagesRepository, 'findLastMessages'>;
+  reactionsRepository: ReactionCounter;
+}) {
+  return async (channelIds: string[]): Promise<Map<string, MessageView>> => {
+    const rows = await deps.messagesRepository.findLastMessages(channelIds);
+    const reactions = await deps.reactionsRepository.countByMessage(rows.map((row) => row.message.id));
+    return new Map(
+      rows.map((row) => [row.message.channelId, toMessageView(row, reactions.get(row.message.id))]),
+    );
+  };
+}
+
 export function createMessagesService(deps: {
   uow: UnitOfWork;
   access: ChannelAccess;
   messagesRepository: MessagesRepository;
-  moderationRepository: ModerationRepository;
-  reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  moderationRepository: EditHistory;
+  reactionsRepository: ReactionCounter;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
   settings: { messageMaxChars: number };

@@ -1,6 +1,6 @@
 import type { AuthUser } from '../auth/auth.service.js';
-import type { ChannelAccess } from '../channels/channels.access.js';
-import { createInvalidUsersError } from '../channels/channels.errors.js';
+import type { ChannelAccess } from './channels.access.js';
+import { createInvalidUsersError } from './channels.errors.js';
 import type { EventRecorder, UnitOfWork } from '../events/events.service.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { UsersRepository } from '../users/users.repository.js';
