@@ -3,7 +3,7 @@ import { createValidationError, isAppError } from '../../shared/errors.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { UnitOfWork } from '../events/events.service.js';
 import type { ParticipantsRepository } from './participants.repository.js';
-import type { ChannelAccess } from './channels.access.js';
+import { mayCreateChannel, type ChannelAccess } from './channels.access.js';
 import { createChannelNotFoundError, createStaffOnlyError } from './channels.errors.js';
 import type { ChannelsRepository } from './channels.repository.js';
 import type { ChannelContextType, ChannelRow } from './channels.table.js';
@@ -64,7 +64,7 @@ export function createChannelsService(deps: {
 
     async createChannel(user: AuthUser, input: CreateChannelInput): Promise<ChannelView> {
       const isContext = input.contexto_tipo !== 'privado';
-      if (isContext && !user.isStaff) {
+      if (!mayCreateChannel(user, input.contexto_tipo)) {
         throw createStaffOnlyError('Only staff can create núcleo, evento or organização channels.');
       }
       if (isContext && !input.contexto_id) {
@@ -185,7 +185,7 @@ export function createChannelsService(deps: {
 
     async deleteChannel(user: AuthUser, channelId: string): Promise<void> {
       const standing = await access.requireReadable(user, channelId);
-      if (!user.isStaff) throw createStaffOnlyError('Only staff can delete channels.');
+      if (!standing.canDelete) throw createStaffOnlyError('Only staff can delete channels.');
       await uow.run(async (tx, events) => {
         await events.record({
           channelId: standing.channel.id,

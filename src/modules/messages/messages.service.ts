@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
-import { createChannelNotFoundError } from '../channels/channels.errors.js';
+import { createChannelNotFoundError, createNotChannelAdminError } from '../channels/channels.errors.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError, isAppError } from '../../shared/errors.js';
@@ -419,16 +419,21 @@ export function createMessagesService(deps: {
       return (await withReactions([updated]))[0]!;
     },
 
-    /** Pins or unpins (channel admins and owners); repeating it changes nothing and logs nothing. */
+    /**
+     * Pins or unpins (channel admins and owners); repeating it changes nothing and logs nothing.
+     * Checks in the order of docs/permissions.md, like edit, delete and react: the channel (404),
+     * the message in it (404), then the role (403).
+     */
     async setPinned(
       user: AuthUser,
       channelId: string,
       messageId: string,
       pinned: boolean,
     ): Promise<MessageView> {
-      const standing = await access.requireAdmin(user, channelId);
+      const standing = await access.requireReadable(user, channelId);
       const row = await uow.run(async (tx, events) => {
         const current = await findVisible(standing, messageId, tx, true);
+        if (!standing.isAdmin) throw createNotChannelAdminError();
         if ((current.message.pinnedAt !== null) === pinned) return current;
         const message = (await messagesRepository.update(
           current.message.id,
