@@ -71,7 +71,7 @@ export function joinsOnFirstUse<T>(logic: Logic<T>, facts: MembershipFacts<T>): 
   return logic.and(facts.isContextChannel, facts.hasNoRow, facts.inContext);
 }
 
-/** Member: may read and post (and is listed the channel). */
+/** A member reads and posts, and sees the channel in their list. */
 export function isChannelMember<T>(logic: Logic<T>, facts: MembershipFacts<T>): T {
   return logic.or(
     logic.and(facts.hasActiveRow, participantKeepsAccess(logic, facts)),
@@ -85,7 +85,7 @@ export type ChannelStanding = {
   channel: ChannelRow;
   /** The user's active participant row, if any. */
   participant: ParticipantRow | undefined;
-  /** May read and post: an active participant (still in the context, for context channels). */
+  /** May read and post (isChannelMember). */
   isMember: boolean;
   /** A context member who has no participant row yet; gets a plain one on first use. */
   needsJoin: boolean;
