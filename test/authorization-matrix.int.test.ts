@@ -5,6 +5,7 @@ import { newId } from '../src/shared/ids.js';
 import { createTestApp, type TestApp, type TestUser } from './support/app.js';
 import { chatClient } from './support/chat.js';
 import { skipDatabaseTests } from './support/database.js';
+import { connect, listen, type WsClient } from './support/ws.js';
 
 // The authorization rules of docs/permissions.md, checked case by case: every REST endpoint × every
 // role with the exact status, plus the edge cases the doc names (ids of other channels, ids that are
@@ -524,6 +525,62 @@ const deleteOthersMessage: Endpoint = {
   },
 };
 
+type MessageState = { pinned_at: string | null; reactions: Record<string, number> };
+
+async function messageState(f: Fixture, messageId: string): Promise<MessageState> {
+  const response = await send(f.owner, 'GET', messagePath(f, messageId));
+  expect(response.statusCode, response.body).toBe(200);
+  const { pinned_at, reactions } = response.json<MessageState>();
+  return { pinned_at, reactions };
+}
+
+function pinEndpoint(action: 'pin' | 'unpin'): Endpoint {
+  return {
+    name: `POST channels/<id>/messages/<mid>/${action}/`,
+    channelScoped: true,
+    fresh: true,
+    async attempt(f, role) {
+      const message = f.messages.participant;
+      // Unpinning needs a pinned message: the owner pins it first (where they can; else it stays as is).
+      if (action === 'unpin') await send(f.owner, 'POST', `${messagePath(f, message.id)}pin/`);
+      const response = await send(userFor(f, role), 'POST', `${messagePath(f, message.id)}${action}/`);
+      return {
+        response,
+        async effect(allowed) {
+          if (allowed) expect(response.json()).toMatchObject({ id: message.id });
+          const pinned = (await messageState(f, message.id)).pinned_at !== null;
+          expect(pinned).toBe(action === 'pin' ? allowed : !allowed);
+        },
+      };
+    },
+  };
+}
+
+const reactToMessage: Endpoint = {
+  name: 'POST channels/<id>/messages/<mid>/react/',
+  channelScoped: true,
+  fresh: true,
+  async attempt(f, role) {
+    const message = f.messages.participant;
+    const response = await send(userFor(f, role), 'POST', `${messagePath(f, message.id)}react/`, {
+      emoji: '👍',
+    });
+    return {
+      response,
+      async effect(allowed) {
+        if (allowed) {
+          expect(response.json()).toMatchObject({
+            id: message.id,
+            reactions: { '👍': 1 },
+            user_reactions: ['👍'],
+          });
+        }
+        expect((await messageState(f, message.id)).reactions).toEqual(allowed ? { '👍': 1 } : {});
+      },
+    };
+  },
+};
+
 async function isActiveContextMember(userId: string, contextoId: string): Promise<boolean> {
   return createContextsRepository({ db: t.deps.database.db }).isActiveMember(userId, {
     contextoTipo: 'nucleo',
@@ -609,6 +666,8 @@ const getMe: Endpoint = {
 
 const editOthersMessage = editMessageEndpoint("someone else's");
 const editOwnMessage = editMessageEndpoint('own');
+const pinMessage = pinEndpoint('pin');
+const unpinMessage = pinEndpoint('unpin');
 
 // ---------------------------------------------------------------------------------------------
 // The table of docs/permissions.md. null stands for the doc's "—" (no such case).
@@ -638,6 +697,9 @@ const MATRIX: Row[] = [
   { endpoint: editOthersMessage,                    expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: editOwnMessage,                       expected: [401, null, 200, 200, 200, null] },
   { endpoint: deleteOthersMessage,                  expected: [401, 404, 403, 204, 204, 204] },
+  { endpoint: pinMessage,                           expected: [401, 404, 403, 200, 200, 200] },
+  { endpoint: unpinMessage,                         expected: [401, 404, 403, 200, 200, 200] },
+  { endpoint: reactToMessage,                       expected: [401, 404, 200, 200, 200, 403] },
   { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204] },
   { endpoint: getMe,                                expected: [401, 200, 200, 200, 200, 200] },
@@ -821,6 +883,114 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
     it.each(named(intruderCases))('%s', async (_label, { endpoint }) => {
       const b = endpoint.fresh ? await createFixture() : sharedB;
       await check(endpoint, { ...b, outsider: shared.participant }, 'outsider', 404);
+    });
+  });
+
+  describe('checks run in one order: the channel (404), the message in it (404), then the role (403)', () => {
+    // Before, pin and unpin checked the role first: a participant got 403 channels.not_admin for
+    // another channel's message id (or none), while edit, delete and react answered 404.
+    type Action = { name: string; method: Method; path: string; payload?: Record<string, unknown> };
+    const actions: Action[] = [
+      { name: 'POST …/<mid>/pin/', method: 'POST', path: 'pin/' },
+      { name: 'POST …/<mid>/unpin/', method: 'POST', path: 'unpin/' },
+      { name: 'POST …/<mid>/react/', method: 'POST', path: 'react/', payload: { emoji: '👍' } },
+      { name: 'PATCH …/<mid>/', method: 'PATCH', path: '', payload: { conteudo: 'sequestrada' } },
+      { name: 'DELETE …/<mid>/', method: 'DELETE', path: '' },
+    ];
+    const ids = ["channel B's message", 'an absent message id'] as const;
+    const roles = ['participant', 'admin', 'owner', 'staff'] as const;
+    const cases = actions.flatMap((action) =>
+      ids.flatMap((id) =>
+        roles.map((role) => ({
+          label: `${action.name} on channel A with ${id}, as ${role === 'staff' ? 'staff' : `${role} of A`} → 404 messages.not_found`,
+          action,
+          id,
+          role,
+        })),
+      ),
+    );
+    let b: Fixture;
+
+    beforeAll(async () => {
+      b = await createFixture();
+    });
+
+    it.each(named(cases))('%s', async (_label, { action, id, role }) => {
+      const target = id === 'an absent message id' ? newId() : b.messages.participant.id;
+      const response = await send(
+        userFor(shared, role),
+        action.method,
+        `${messagePath(shared, target)}${action.path}`,
+        action.payload,
+      );
+      expect(response.statusCode, response.body).toBe(404);
+      expectErrorBody(response, 'messages.not_found');
+      expect(await messageState(b, b.messages.participant.id)).toEqual({ pinned_at: null, reactions: {} });
+      expect(await messageIds(b.owner, b)).toContain(b.messages.participant.id);
+    });
+
+    it("with the channel's own message the role decides: participant pin → 403, staff react → 403", async () => {
+      const mine = shared.messages.owner.id;
+      for (const action of ['pin', 'unpin'] as const) {
+        const response = await send(shared.participant, 'POST', `${messagePath(shared, mine)}${action}/`);
+        expect(response.statusCode, response.body).toBe(403);
+        expectErrorBody(response, 'channels.not_admin');
+      }
+      const react = await send(staff, 'POST', `${messagePath(shared, mine)}react/`, { emoji: '👍' });
+      expect(react.statusCode, react.body).toBe(403);
+      expectErrorBody(react, 'channels.not_member');
+      expect(await messageState(shared, mine)).toEqual({ pinned_at: null, reactions: {} });
+    });
+
+    it('the same over WebSocket: pin, unpin and reaction frames answer the same codes', async () => {
+      const base = await listen(t);
+      const sockets: WsClient[] = [];
+      const open = async (user: TestUser) => {
+        const socket = await connect(`${base}/ws/chat/${shared.channelId}/?token=${user.token}`);
+        sockets.push(socket);
+        return socket;
+      };
+      const errorFor = (socket: WsClient, clientId: string) =>
+        socket.waitFor((frame) => frame.type === 'error' && frame.client_id === clientId);
+      try {
+        const participant = await open(shared.participant);
+        const moderator = await open(staff);
+        const foreign = b.messages.participant.id;
+        const mine = shared.messages.owner.id;
+        const frames = [
+          { socket: participant, frame: { tipo: 'pin', mensagem_id: foreign }, code: 'messages.not_found' },
+          { socket: participant, frame: { tipo: 'unpin', mensagem_id: newId() }, code: 'messages.not_found' },
+          {
+            socket: participant,
+            frame: { tipo: 'reaction', mensagem_id: foreign, emoji: '👍' },
+            code: 'messages.not_found',
+          },
+          { socket: participant, frame: { tipo: 'pin', mensagem_id: mine }, code: 'channels.not_admin' },
+          {
+            socket: moderator,
+            frame: { tipo: 'reaction', mensagem_id: foreign, emoji: '👍' },
+            code: 'messages.not_found',
+          },
+          {
+            socket: moderator,
+            frame: { tipo: 'reaction', mensagem_id: mine, emoji: '👍' },
+            code: 'channels.not_member',
+          },
+        ];
+        for (const [index, { socket, frame, code }] of frames.entries()) {
+          const clientId = `order-${index}`;
+          socket.send({ ...frame, client_id: clientId });
+          expect(await errorFor(socket, clientId)).toMatchObject({
+            type: 'error',
+            code,
+            client_id: clientId,
+          });
+        }
+        expect(await messageState(b, foreign)).toEqual({ pinned_at: null, reactions: {} });
+        expect(await messageState(shared, mine)).toEqual({ pinned_at: null, reactions: {} });
+      } finally {
+        for (const socket of sockets) socket.close();
+      }
     });
   });
 

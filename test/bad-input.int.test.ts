@@ -8,7 +8,7 @@ import { contextMemberships } from '../src/modules/contexts/contexts.table.js';
 import { chatEvents } from '../src/modules/events/events.table.js';
 import { chatMessages } from '../src/modules/messages/messages.table.js';
 import { chatMessageEdits, chatModerationLogs } from '../src/modules/moderation/moderation.table.js';
-import { chatParticipants } from '../src/modules/participants/participants.table.js';
+import { chatParticipants } from '../src/modules/channels/participants.table.js';
 import { newId } from '../src/shared/ids.js';
 import { createTestApp, type TestApp, type TestUser } from './support/app.js';
 import { chatClient } from './support/chat.js';

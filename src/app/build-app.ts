@@ -8,13 +8,15 @@ import { channelsRoutes } from '../modules/channels/channels.routes.js';
 import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
 import { operationsRoutes } from '../modules/operations/operations.routes.js';
-import { participantsRoutes } from '../modules/participants/participants.routes.js';
+import { MessageSchema } from '../modules/messages/messages.schemas.js';
+import { participantsRoutes } from '../modules/channels/participants.routes.js';
 import { reactionsRoutes } from '../modules/reactions/reactions.routes.js';
+import { isModerator } from '../modules/channels/channels.access.js';
 import { channelEventPolicies } from '../modules/channels/channels.events.js';
 import { messageEventPolicies } from '../modules/messages/messages.policy.js';
 import { messagePinFrames, messageSendFrames } from '../modules/messages/messages.ws.js';
 import { registerNotificationSocket } from '../modules/notifications/notifications.socket.js';
-import { participantEventPolicies } from '../modules/participants/participants.events.js';
+import { participantEventPolicies } from '../modules/channels/participants.events.js';
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
@@ -115,7 +117,10 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
   });
   await app.register(
     async (chat) => {
-      await chat.register(channelsRoutes, { channelsService: deps.channelsService });
+      await chat.register(channelsRoutes, {
+        channelsService: deps.channelsService,
+        lastMessageSchema: MessageSchema,
+      });
       await chat.register(participantsRoutes, { participantsService: deps.participantsService });
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
@@ -131,7 +136,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     logger: deps.logger,
     eventLog: deps.eventLog,
     policies: { ...channelEventPolicies, ...participantEventPolicies, ...messageEventPolicies },
-    viewerOf: (user) => ({ id: user.id, isModerator: user.isStaff }),
+    viewerOf: (user) => ({ id: user.id, isModerator: isModerator(user) }),
     openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
     canRead,
     sessionActive: (sessionKey) => deps.authService.isSessionActive(sessionKey),

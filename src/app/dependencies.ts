@@ -15,7 +15,11 @@ import { createContextsService } from '../modules/contexts/contexts.service.js';
 import { createEventsRepository } from '../modules/events/events.repository.js';
 import { createUnitOfWork } from '../modules/events/events.service.js';
 import { createMessagesRepository } from '../modules/messages/messages.repository.js';
-import { createMessageFinder, createMessagesService } from '../modules/messages/messages.service.js';
+import {
+  createLastMessageReader,
+  createMessageFinder,
+  createMessagesService,
+} from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
@@ -28,8 +32,8 @@ import {
 } from '../platform/rate-limit/rate-limit.js';
 import { Redis } from 'ioredis';
 import { createModerationRepository } from '../modules/moderation/moderation.repository.js';
-import { createParticipantsRepository } from '../modules/participants/participants.repository.js';
-import { createParticipantsService } from '../modules/participants/participants.service.js';
+import { createParticipantsRepository } from '../modules/channels/participants.repository.js';
+import { createParticipantsService } from '../modules/channels/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
 import { createUsersRepository } from '../modules/users/users.repository.js';
 import { createEventsJobs, EVENT_LOG_PRUNE_INTERVAL_MS } from '../modules/events/events.jobs.js';
@@ -166,7 +170,7 @@ export async function createDependencies(
     access,
     channelsRepository,
     participantsRepository,
-    reactionsRepository,
+    lastMessages: createLastMessageReader({ messagesRepository, reactionsRepository }),
     onAccessChanged: announceUsers,
   });
   const participantsService = createParticipantsService({

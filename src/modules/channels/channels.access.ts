@@ -3,10 +3,10 @@ import { createBatcher } from '../../shared/batching.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ContextsRepository } from '../contexts/contexts.repository.js';
 import type { EventRecorder } from '../../shared/events.js';
-import type { ParticipantsRepository } from '../participants/participants.repository.js';
-import type { ParticipantRow } from '../participants/participants.table.js';
+import type { ParticipantsRepository } from './participants.repository.js';
+import type { ParticipantRow } from './participants.table.js';
 import type { ChannelsRepository } from './channels.repository.js';
-import type { ChannelRow } from './channels.table.js';
+import type { ChannelContextType, ChannelRow } from './channels.table.js';
 import type { ContextType } from '../contexts/contexts.table.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import type { UserRow } from '../users/users.table.js';
@@ -17,20 +17,87 @@ import {
   createNotChannelMemberError,
 } from './channels.errors.js';
 
+// The rules of who may read, post, administer and moderate are written here and nowhere else.
+// Where the database must decide in a statement (the send path, the channel list), the repositories
+// render these same functions in SQL (channels.repository: accessSql).
+
+/** Staff act as moderators: they read every channel (hidden messages too) and hold admin rights everywhere. */
+export function isModerator(user: { isStaff: boolean }): boolean {
+  return user.isStaff;
+}
+
+/** Private channels are open to anyone; context channels (núcleo, evento, organização) to moderators only. */
+export function mayCreateChannel(user: { isStaff: boolean }, contextoTipo: ChannelContextType): boolean {
+  return contextoTipo === 'privado' || isModerator(user);
+}
+
+/** A channel of a context (núcleo, evento, organização); the others are private. */
+export function isContextChannel(channel: Pick<ChannelRow, 'contextoTipo' | 'contextoId'>): boolean {
+  return channel.contextoTipo !== 'privado' && channel.contextoId !== null;
+}
+
+/** The boolean operations the rules below are written with: booleans here, SQL in the repositories. */
+export type Logic<T> = { and(...terms: T[]): T; or(...terms: T[]): T; not(term: T): T };
+
+export const booleanLogic: Logic<boolean> = {
+  and: (...terms) => terms.every((term) => term),
+  or: (...terms) => terms.some((term) => term),
+  not: (term) => !term,
+};
+
+/** The facts membership is decided on, for one user and one channel (in SQL, each never null). */
+export type MembershipFacts<T> = {
+  /** The channel belongs to a context (núcleo, evento, organização) rather than being private. */
+  isContextChannel: T;
+  /** The user has a participant row that was not removed. */
+  hasActiveRow: T;
+  /** The user has no participant row at all: a removed row keeps a context member out. */
+  hasNoRow: T;
+  /** The user is an active member of the channel's context. */
+  inContext: T;
+  isModerator: T;
+};
+
+/** An active participant keeps access to a context channel only while in its context (moderators always). */
+export function participantKeepsAccess<T>(
+  logic: Logic<T>,
+  facts: Pick<MembershipFacts<T>, 'isContextChannel' | 'inContext' | 'isModerator'>,
+): T {
+  return logic.or(logic.not(facts.isContextChannel), facts.inContext, facts.isModerator);
+}
+
+/** A context member who was never a participant (nor removed) may use the channel; they join on first use. */
+export function joinsOnFirstUse<T>(logic: Logic<T>, facts: MembershipFacts<T>): T {
+  return logic.and(facts.isContextChannel, facts.hasNoRow, facts.inContext);
+}
+
+/** A member reads and posts, and sees the channel in their list. */
+export function isChannelMember<T>(logic: Logic<T>, facts: MembershipFacts<T>): T {
+  return logic.or(
+    logic.and(facts.hasActiveRow, participantKeepsAccess(logic, facts)),
+    joinsOnFirstUse(logic, facts),
+  );
+}
+
 /** What one user may do in one channel, computed fresh on every request (access is live). */
 export type ChannelStanding = {
   user: AuthUser;
   channel: ChannelRow;
   /** The user's active participant row, if any. */
   participant: ParticipantRow | undefined;
-  /** May read and post: an active participant (still in the context, for context channels). */
+  /** May read and post (isChannelMember). */
   isMember: boolean;
   /** A context member who has no participant row yet; gets a plain one on first use. */
   needsJoin: boolean;
-  /** Staff act as moderators: they read every channel and hold admin rights everywhere. */
+  /** See isModerator: reads every channel (hidden messages too), holds admin rights everywhere. */
   isModerator: boolean;
+  /** Administers the channel: edits it, adds and removes participants, pins, edits and deletes any message. */
   isAdmin: boolean;
   isOwner: boolean;
+  /** Removes admins and changes roles: the owner and moderators. */
+  canManageAdmins: boolean;
+  /** Deletes the channel: moderators only. */
+  canDelete: boolean;
   canRead: boolean;
 };
 
@@ -58,24 +125,29 @@ export function createChannelAccess(deps: {
       : await lookups.submit(pair);
     if (!found) throw createChannelNotFoundError();
     const { channel, participant: row } = found;
-    const removed = row?.removedAt != null;
-    const participant = row && !removed ? row : undefined;
-    const isContextChannel = channel.contextoTipo !== 'privado' && channel.contextoId !== null;
-    const inContext = isContextChannel && !removed && found.inContext === true;
-    const isMember = participant !== undefined ? !isContextChannel || inContext || user.isStaff : inContext;
-    const isModerator = user.isStaff;
-    const participantAdmin =
-      isMember && participant !== undefined && (participant.isAdmin || participant.isOwner);
+    const participant = row && row.removedAt === null ? row : undefined;
+    const facts: MembershipFacts<boolean> = {
+      isContextChannel: isContextChannel(channel),
+      hasActiveRow: participant !== undefined,
+      hasNoRow: !row,
+      inContext: found.inContext === true,
+      isModerator: isModerator(user),
+    };
+    const isMember = isChannelMember(booleanLogic, facts);
+    const member = isMember ? participant : undefined;
+    const isOwner = member?.isOwner === true;
     return {
       user,
       channel,
-      participant: isMember ? participant : undefined,
+      participant: member,
       isMember,
-      needsJoin: isMember && participant === undefined,
-      isModerator,
-      isAdmin: participantAdmin || isModerator,
-      isOwner: isMember && participant?.isOwner === true,
-      canRead: isMember || isModerator,
+      needsJoin: isMember && member === undefined,
+      isModerator: facts.isModerator,
+      isAdmin: member?.isAdmin === true || isOwner || facts.isModerator,
+      isOwner,
+      canManageAdmins: isOwner || facts.isModerator,
+      canDelete: facts.isModerator,
+      canRead: isMember || facts.isModerator,
     };
   }
 
@@ -92,12 +164,15 @@ export function createChannelAccess(deps: {
       const unique = [...new Set(userIds)];
       const byId = new Map((await usersRepository.findActiveByIds(unique)).map((user) => [user.id, user]));
       const invalid = unique.filter((id) => !byId.has(id));
-      if (channel.contextoTipo !== 'privado' && channel.contextoId) {
+      if (isContextChannel(channel)) {
         const members = await contextsRepository.filterActiveMembers(unique, {
           contextoTipo: channel.contextoTipo as ContextType,
-          contextoId: channel.contextoId,
+          contextoId: channel.contextoId!,
         });
-        invalid.push(...unique.filter((id) => byId.has(id) && !members.has(id) && !byId.get(id)!.isStaff));
+        // The membership rule again: only a moderator stays a participant outside the context.
+        invalid.push(
+          ...unique.filter((id) => byId.has(id) && !members.has(id) && !isModerator(byId.get(id)!)),
+        );
       }
       if (invalid.length > 0) {
         throw createInvalidUsersError(

@@ -1,12 +1,36 @@
-import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { contextMemberships } from '../contexts/contexts.table.js';
-import { chatMessages } from '../messages/messages.table.js';
-import { chatParticipants } from '../participants/participants.table.js';
-import { users } from '../users/users.table.js';
+import { chatParticipants } from './participants.table.js';
+import { isChannelMember, isModerator, type Logic } from './channels.access.js';
 import { chatChannels, type ChannelRow } from './channels.table.js';
 
 const notDeleted = isNull(chatChannels.deletedAt);
+
+/**
+ * channels.access's rules rendered in SQL, for the statements that decide access in the database
+ * (the channel list here, the send path in messages.repository): same functions, other logic.
+ */
+export const accessSql = {
+  logic: {
+    and: (...terms) => sql`(${sql.join(terms, sql` and `)})`,
+    or: (...terms) => sql`(${sql.join(terms, sql` or `)})`,
+    not: (term) => sql`(not ${term})`,
+  } satisfies Logic<SQL>,
+  /** As isContextChannel in channels.access. */
+  isContextChannel(channel: { contextoTipo: SQLWrapper; contextoId: SQLWrapper }): SQL {
+    return sql`(${channel.contextoTipo} <> 'privado' and ${channel.contextoId} is not null)`;
+  },
+  /** The user is an active member of the channel's context (false for private channels). */
+  inContext(userId: SQLWrapper, channel: { contextoTipo: SQLWrapper; contextoId: SQLWrapper }): SQL {
+    return sql`exists (
+      select 1 from ${contextMemberships}
+      where ${contextMemberships.userId} = ${userId}
+        and ${contextMemberships.contextoTipo} = ${channel.contextoTipo}
+        and ${contextMemberships.contextoId} = ${channel.contextoId}
+        and ${contextMemberships.status} = 'ativo')`;
+  },
+};
 
 export function createChannelsRepository({ db }: { db: Executor }) {
   return {
@@ -33,12 +57,7 @@ export function createChannelsRepository({ db }: { db: Executor }) {
           ord: sql<number>`k.ord`,
           channel: chatChannels,
           participant: chatParticipants,
-          inContext: sql<boolean>`exists (
-            select 1 from ${contextMemberships}
-            where ${contextMemberships.userId} = k.u
-              and ${contextMemberships.contextoTipo} = ${chatChannels.contextoTipo}
-              and ${contextMemberships.contextoId} = ${chatChannels.contextoId}
-              and ${contextMemberships.status} = 'ativo')`,
+          inContext: sql<boolean>`${accessSql.inContext(sql`k.u`, chatChannels)}`,
         })
         .from(sql`jsonb_to_recordset(${keys}::jsonb) as k(ord int, c uuid, u uuid)`)
         .innerJoin(chatChannels, and(sql`${chatChannels.id} = k.c`, notDeleted))
@@ -63,25 +82,25 @@ export function createChannelsRepository({ db }: { db: Executor }) {
       return row;
     },
     /**
-     * Channels the user may see in their list: those they actively participate in (context channels
-     * only while they are still in the context, unless staff), plus the context channels of their
-     * active contexts that they were not removed from. Keyset-paginated by id.
+     * Channels the user may see in their list: those they are a member of (channels.access's
+     * isChannelMember; not every channel a moderator can read). Keyset-paginated by id.
      */
     async listVisibleTo(
       user: { id: string; isStaff: boolean },
       options: { categoria?: string | undefined; afterId?: string | undefined; limit: number },
       tx: Executor = db,
     ): Promise<ChannelRow[]> {
-      const inActiveContext = sql`exists (
-        select 1 from ${contextMemberships}
-        where ${contextMemberships.userId} = ${user.id}
-          and ${contextMemberships.contextoTipo} = ${chatChannels.contextoTipo}
-          and ${contextMemberships.contextoId} = ${chatChannels.contextoId}
-          and ${contextMemberships.status} = 'ativo')`;
+      // true: an active participant row, false: a removed one, null: none.
       const participantRow = sql`(
         select ${chatParticipants.removedAt} is null from ${chatParticipants}
         where ${chatParticipants.channelId} = ${chatChannels.id} and ${chatParticipants.userId} = ${user.id})`;
-      const staff = user.isStaff ? sql`true` : sql`false`;
+      const isMember = isChannelMember(accessSql.logic, {
+        isContextChannel: accessSql.isContextChannel(chatChannels),
+        hasActiveRow: sql`(${participantRow} is true)`,
+        hasNoRow: sql`(${participantRow} is null)`,
+        inContext: accessSql.inContext(sql`${user.id}`, chatChannels),
+        isModerator: isModerator(user) ? sql`true` : sql`false`,
+      });
       return tx
         .select()
         .from(chatChannels)
@@ -90,47 +109,11 @@ export function createChannelsRepository({ db }: { db: Executor }) {
             notDeleted,
             options.categoria !== undefined ? eq(chatChannels.categoria, options.categoria) : undefined,
             options.afterId ? gt(chatChannels.id, options.afterId) : undefined,
-            sql`(
-              (${participantRow} is true and (${chatChannels.contextoTipo} = 'privado' or ${staff} or ${inActiveContext}))
-              or (${chatChannels.contextoTipo} <> 'privado' and ${participantRow} is null and ${inActiveContext})
-            )`,
+            isMember,
           ),
         )
         .orderBy(asc(chatChannels.id))
         .limit(options.limit + 1);
-    },
-    /** The newest visible (not deleted, not hidden) message of each channel: one index probe each. */
-    async findLastMessages(channelIds: string[], tx: Executor = db) {
-      if (channelIds.length === 0) return [];
-      const last = tx
-        .select({ id: chatMessages.id })
-        .from(chatMessages)
-        .where(
-          and(
-            eq(chatMessages.channelId, chatChannels.id),
-            isNull(chatMessages.deletedAt),
-            isNull(chatMessages.hiddenAt),
-          ),
-        )
-        .orderBy(desc(chatMessages.seq))
-        .limit(1)
-        .as('last_message');
-      const ids = await tx
-        .select({ id: last.id })
-        .from(chatChannels)
-        .innerJoinLateral(last, sql`true`)
-        .where(inArray(chatChannels.id, channelIds));
-      if (ids.length === 0) return [];
-      return tx
-        .select({ message: chatMessages, username: users.username })
-        .from(chatMessages)
-        .leftJoin(users, eq(users.id, chatMessages.remetenteId))
-        .where(
-          inArray(
-            chatMessages.id,
-            ids.map((row) => row.id),
-          ),
-        );
     },
   };
 }

@@ -1,21 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { TSchema } from 'typebox';
 import { currentUser } from '../auth/auth.hooks.js';
 import { buildPageUrl } from '../../shared/page-url.js';
 import { errorResponses, PageSchema } from '../../shared/schemas.js';
 import type { ChannelsService } from './channels.service.js';
+import type { LastMessageView } from './channels.views.js';
 import {
   ChannelParams,
-  ChannelSchema,
+  createChannelSchema,
   CreateChannelBody,
   ListChannelsQuery,
   UpdateChannelBody,
 } from './channels.schemas.js';
 
-export const channelsRoutes: FastifyPluginAsyncTypebox<{ channelsService: ChannelsService }> = async (
-  app,
-  { channelsService },
-) => {
+export const channelsRoutes: FastifyPluginAsyncTypebox<{
+  channelsService: ChannelsService;
+  /** The schema of a message (the messages module's), for `ultima_mensagem`. */
+  lastMessageSchema: TSchema;
+}> = async (app, { channelsService, lastMessageSchema }) => {
   const tags = ['channels'];
+  const ChannelSchema = createChannelSchema<LastMessageView>(lastMessageSchema);
 
   app.post(
     '/channels/',

@@ -1,6 +1,6 @@
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { NullableString } from '../../shared/schemas.js';
-import { MessageSchema } from '../messages/messages.schemas.js';
+import { ContextoId } from '../contexts/contexts.schemas.js';
 
 const ContextoTipo = Type.Union([
   Type.Literal('privado'),
@@ -8,30 +8,32 @@ const ContextoTipo = Type.Union([
   Type.Literal('evento'),
   Type.Literal('organizacao'),
 ]);
-export const ContextoId = Type.String({
-  pattern: '^[A-Za-z0-9_-]{1,64}$',
-  description: "The platform's context id",
-});
 const Titulo = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 const Descricao = Type.String({ maxLength: 5000 });
 const Categoria = Type.String({ minLength: 1, maxLength: 64 });
 
-export const ChannelSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  contexto_tipo: Type.String({ enum: ['privado', 'nucleo', 'evento', 'organizacao'] }),
-  contexto_id: NullableString(),
-  titulo: Type.String(),
-  descricao: Type.String(),
-  e2ee_habilitado: Type.Boolean(),
-  retencao_dias: Type.Union([Type.Integer(), Type.Null()]),
-  categoria: NullableString(),
-  last_seq: Type.Integer(),
-  created_by: NullableString({ format: 'uuid' }),
-  created_at: Type.String({ format: 'date-time' }),
-  updated_at: Type.String({ format: 'date-time' }),
-  participantes: Type.Integer({ description: 'Number of participants' }),
-  ultima_mensagem: Type.Union([MessageSchema, Type.Null()]),
-});
+/**
+ * The wire shape of a channel. Its `ultima_mensagem` is a message as the messages module shapes it;
+ * that module sits above this one, so its schema comes in from the composition root.
+ */
+export function createChannelSchema<LastMessage>(lastMessageSchema: TSchema) {
+  return Type.Object({
+    id: Type.String({ format: 'uuid' }),
+    contexto_tipo: Type.String({ enum: ['privado', 'nucleo', 'evento', 'organizacao'] }),
+    contexto_id: NullableString(),
+    titulo: Type.String(),
+    descricao: Type.String(),
+    e2ee_habilitado: Type.Boolean(),
+    retencao_dias: Type.Union([Type.Integer(), Type.Null()]),
+    categoria: NullableString(),
+    last_seq: Type.Integer(),
+    created_by: NullableString({ format: 'uuid' }),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+    participantes: Type.Integer({ description: 'Number of participants' }),
+    ultima_mensagem: Type.Union([Type.Unsafe<LastMessage>(lastMessageSchema), Type.Null()]),
+  });
+}
 
 export const CreateChannelBody = Type.Object(
   {

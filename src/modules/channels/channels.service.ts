@@ -2,14 +2,12 @@ import { newId } from '../../shared/ids.js';
 import { createValidationError, isAppError } from '../../shared/errors.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { UnitOfWork } from '../../shared/events.js';
-import { toMessageView } from '../messages/messages.views.js';
-import type { ParticipantsRepository } from '../participants/participants.repository.js';
-import type { ReactionsRepository } from '../reactions/reactions.repository.js';
-import type { ChannelAccess } from './channels.access.js';
+import type { ParticipantsRepository } from './participants.repository.js';
+import { mayCreateChannel, type ChannelAccess } from './channels.access.js';
 import { createChannelNotFoundError, createStaffOnlyError } from './channels.errors.js';
 import type { ChannelsRepository } from './channels.repository.js';
 import type { ChannelContextType, ChannelRow } from './channels.table.js';
-import { toChannelView, type ChannelView } from './channels.views.js';
+import { toChannelView, type ChannelView, type LastMessageView } from './channels.views.js';
 
 export type CreateChannelInput = {
   contexto_tipo: ChannelContextType;
@@ -29,7 +27,11 @@ export function createChannelsService(deps: {
   access: ChannelAccess;
   channelsRepository: ChannelsRepository;
   participantsRepository: Pick<ParticipantsRepository, 'addMany' | 'countActive'>;
-  reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  /**
+   * The newest visible message of each channel (by channel id), as the messages module shapes it:
+   * that module sits above this one, so the composition root hands its reader in.
+   */
+  lastMessages: (channelIds: string[]) => Promise<Map<string, LastMessageView>>;
   /** Told after commit about users who gained access, so their notification sockets follow. */
   onAccessChanged?: (change: { channelId: string; userIds: string[] }) => void;
 }) {
@@ -40,19 +42,14 @@ export function createChannelsService(deps: {
     const ids = rows.map((row) => row.id);
     const [counts, lastMessages] = await Promise.all([
       participantsRepository.countActive(ids),
-      channelsRepository.findLastMessages(ids),
+      deps.lastMessages(ids),
     ]);
-    const reactions = await deps.reactionsRepository.countByMessage(
-      lastMessages.map((row) => row.message.id),
-    );
-    const lastByChannel = new Map(lastMessages.map((row) => [row.message.channelId, row]));
-    return rows.map((row) => {
-      const last = lastByChannel.get(row.id);
-      return toChannelView(row, {
+    return rows.map((row) =>
+      toChannelView(row, {
         participantes: counts.get(row.id) ?? 0,
-        ultima_mensagem: last ? toMessageView(last, reactions.get(last.message.id)) : null,
-      });
-    });
+        ultima_mensagem: lastMessages.get(row.id) ?? null,
+      }),
+    );
   }
 
   async function describeOne(channelId: string): Promise<ChannelView> {
@@ -67,7 +64,7 @@ export function createChannelsService(deps: {
 
     async createChannel(user: AuthUser, input: CreateChannelInput): Promise<ChannelView> {
       const isContext = input.contexto_tipo !== 'privado';
-      if (isContext && !user.isStaff) {
+      if (!mayCreateChannel(user, input.contexto_tipo)) {
         throw createStaffOnlyError('Only staff can create núcleo, evento or organização channels.');
       }
       if (isContext && !input.contexto_id) {
@@ -188,7 +185,7 @@ export function createChannelsService(deps: {
 
     async deleteChannel(user: AuthUser, channelId: string): Promise<void> {
       const standing = await access.requireReadable(user, channelId);
-      if (!user.isStaff) throw createStaffOnlyError('Only staff can delete channels.');
+      if (!standing.canDelete) throw createStaffOnlyError('Only staff can delete channels.');
       await uow.run(async (tx, events) => {
         await events.record({
           channelId: standing.channel.id,

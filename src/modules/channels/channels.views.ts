@@ -1,10 +1,15 @@
-import type { MessageView } from '../messages/messages.views.js';
 import type { ChannelRow } from './channels.table.js';
+
+/**
+ * A channel's newest visible message, as the messages module shapes it: opaque here, since that
+ * module sits above this one (it is handed in through `lastMessages`, see channels.service).
+ */
+export type LastMessageView = Record<string, unknown>;
 
 /** The wire shape of a channel. */
 export function toChannelView(
   channel: ChannelRow,
-  extra: { participantes: number; ultima_mensagem: MessageView | null },
+  extra: { participantes: number; ultima_mensagem: LastMessageView | null },
 ) {
   return {
     id: channel.id,

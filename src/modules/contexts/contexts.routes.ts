@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { currentUser } from '../auth/auth.hooks.js';
-import { ContextoId } from '../channels/channels.schemas.js';
 import { errorResponses } from '../../shared/schemas.js';
+import { ContextoId } from './contexts.schemas.js';
 import type { ContextsService } from './contexts.service.js';
 
 const Params = Type.Object({

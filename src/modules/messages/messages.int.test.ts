@@ -10,7 +10,7 @@ import { newId } from '../../shared/ids.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatMessageEdits, chatModerationLogs } from '../moderation/moderation.table.js';
-import { chatParticipants } from '../participants/participants.table.js';
+import { chatParticipants } from '../channels/participants.table.js';
 import { createMessagesRepository } from './messages.repository.js';
 import { chatMessages } from './messages.table.js';
 

@@ -16,10 +16,11 @@ import {
 } from 'drizzle-orm';
 import { buildPreparedSql, executePrepared, type Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
+import { participantKeepsAccess } from '../channels/channels.access.js';
+import { accessSql } from '../channels/channels.repository.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
-import { contextMemberships } from '../contexts/contexts.table.js';
-import { chatParticipants } from '../participants/participants.table.js';
+import { chatParticipants } from '../channels/participants.table.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
 
 export type MessageWithSender = { message: MessageRow; username: string | null };
@@ -52,6 +53,19 @@ function filterConditions(filter: MessageListFilter): SQL[] {
   return conditions;
 }
 
+/** channels.access's participantKeepsAccess for the sender and channel rows of the statement below. */
+const SENDER_KEEPS_ACCESS = participantKeepsAccess(accessSql.logic, {
+  isContextChannel: accessSql.isContextChannel({
+    contextoTipo: sql`ch.contexto_tipo`,
+    contextoId: sql`ch.contexto_id`,
+  }),
+  inContext: accessSql.inContext(sql`r.remetente_id`, {
+    contextoTipo: sql`ch.contexto_tipo`,
+    contextoId: sql`ch.contexto_id`,
+  }),
+  isModerator: sql`r.sender_staff`,
+});
+
 /** The send hot path's statement (see insertWithEvents), built once and run prepared. */
 const INSERT_WITH_EVENTS = buildPreparedSql(
   sql`
@@ -71,10 +85,9 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
       select 1 from ${chatParticipants} p
       where p.channel_id = r.channel_id and p.user_id = r.remetente_id and p.removed_at is null limit 1
     ) p
-    where ch.contexto_tipo = 'privado' or ch.contexto_id is null or r.sender_staff
-      or exists (select 1 from ${contextMemberships} m
-        where m.user_id = r.remetente_id and m.contexto_tipo = ch.contexto_tipo
-          and m.contexto_id = ch.contexto_id and m.status = 'ativo')
+    -- The join on p keeps senders with an active participant row (context members without one
+    -- take the full check and join first); for them, the rest of channels.access's member rule:
+    where ${SENDER_KEEPS_ACCESS}
   ), counts as (
     select channel_id as id, count(*)::int as n from accepted group by channel_id
   ), next as (
@@ -242,6 +255,35 @@ export function createMessagesRepository({ db }: { db: Executor }) {
             or(isNotNull(chatMessages.hiddenAt), isNotNull(chatMessages.deletedAt)),
           ),
         );
+    },
+    /** The newest visible (not deleted, not hidden) message of each channel: one index probe each. */
+    async findLastMessages(channelIds: string[], tx: Executor = db): Promise<MessageWithSender[]> {
+      if (channelIds.length === 0) return [];
+      const last = tx
+        .select({ id: chatMessages.id })
+        .from(chatMessages)
+        .where(
+          and(
+            eq(chatMessages.channelId, chatChannels.id),
+            isNull(chatMessages.deletedAt),
+            isNull(chatMessages.hiddenAt),
+          ),
+        )
+        .orderBy(desc(chatMessages.seq))
+        .limit(1)
+        .as('last_message');
+      const ids = await tx
+        .select({ id: last.id })
+        .from(chatChannels)
+        .innerJoinLateral(last, sql`true`)
+        .where(inArray(chatChannels.id, channelIds));
+      if (ids.length === 0) return [];
+      return selectWithSender(tx).where(
+        inArray(
+          chatMessages.id,
+          ids.map((row) => row.id),
+        ),
+      );
     },
     async findManyInChannel(channelId: string, ids: string[], tx: Executor = db) {
       if (ids.length === 0) return [];

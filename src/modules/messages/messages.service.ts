@@ -2,14 +2,12 @@ import { newId } from '../../shared/ids.js';
 import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
-import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
-import { createChannelNotFoundError } from '../channels/channels.errors.js';
+import { isModerator, type ChannelAccess, type ChannelStanding } from '../channels/channels.access.js';
+import { createChannelNotFoundError, createNotChannelAdminError } from '../channels/channels.errors.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError, isAppError } from '../../shared/errors.js';
 import type { EventRecorder, UnitOfWork } from '../../shared/events.js';
-import type { ModerationRepository } from '../moderation/moderation.repository.js';
-import type { ReactionsRepository } from '../reactions/reactions.repository.js';
 import type { MessageRow, MessageType } from './messages.table.js';
 import type {
   MessageListFilter,
@@ -33,7 +31,7 @@ import {
 } from './messages.errors.js';
 import { maxCiphertextLength } from './messages.schemas.js';
 import { messageVisibility } from './messages.policy.js';
-import { toMessageView, type MessageView } from './messages.views.js';
+import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 import { createBatcher } from '../../shared/batching.js';
 
 /**
@@ -97,12 +95,46 @@ export function createMessageFinder({
 }
 export type MessageFinder = ReturnType<typeof createMessageFinder>;
 
+// What this module needs from the modules above it (reactions, moderation), declared here and
+// handed in by the composition root, so that no import points upward.
+
+/** Reaction counts per message id (the reactions repository). */
+export type ReactionCounter = {
+  countByMessage(messageIds: string[], tx?: Executor): Promise<Map<string, ReactionCounts>>;
+};
+
+/** Keeps the previous text of an edited message (the moderation module's history and log). */
+export type EditHistory = {
+  insertEdit(
+    values: { messageId: string; previousContent: string; editorId: string },
+    tx?: Executor,
+  ): Promise<void>;
+  insertLog(
+    values: { messageId: string; action: 'edit'; moderatorId: string; previousContent: string },
+    tx?: Executor,
+  ): Promise<void>;
+};
+
+/** The newest visible message of each channel with its reactions, by channel id (the channel list's `ultima_mensagem`). */
+export function createLastMessageReader(deps: {
+  messagesRepository: Pick<MessagesRepository, 'findLastMessages'>;
+  reactionsRepository: ReactionCounter;
+}) {
+  return async (channelIds: string[]): Promise<Map<string, MessageView>> => {
+    const rows = await deps.messagesRepository.findLastMessages(channelIds);
+    const reactions = await deps.reactionsRepository.countByMessage(rows.map((row) => row.message.id));
+    return new Map(
+      rows.map((row) => [row.message.channelId, toMessageView(row, reactions.get(row.message.id))]),
+    );
+  };
+}
+
 export function createMessagesService(deps: {
   uow: UnitOfWork;
   access: ChannelAccess;
   messagesRepository: MessagesRepository;
-  moderationRepository: ModerationRepository;
-  reactionsRepository: Pick<ReactionsRepository, 'countByMessage'>;
+  moderationRepository: EditHistory;
+  reactionsRepository: ReactionCounter;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
   metrics?: { messagesWritten(count: number): void };
@@ -252,7 +284,12 @@ export function createMessagesService(deps: {
     }
     if (input.reply_to) {
       const target = await messagesRepository.findInChannel(channelId, input.reply_to);
-      if (!target || target.message.deletedAt || (target.message.hiddenAt && !user.isStaff)) {
+      if (
+        !target ||
+        target.message.deletedAt ||
+        (target.message.hiddenAt &&
+          !messageVisibility.seesHidden({ id: user.id, isModerator: isModerator(user) }))
+      ) {
         throw createInvalidReplyError();
       }
     }
@@ -278,7 +315,7 @@ export function createMessagesService(deps: {
     const view = toMessageView({ message, username: user.username });
     const write: SendWrite = {
       message,
-      senderIsStaff: user.isStaff,
+      senderIsStaff: isModerator(user),
       eventId: newId(),
       payload: view,
     };
@@ -420,16 +457,21 @@ export function createMessagesService(deps: {
       return (await withReactions([updated]))[0]!;
     },
 
-    /** Pins or unpins (channel admins and owners); repeating it changes nothing and logs nothing. */
+    /**
+     * Pins or unpins (channel admins and owners); repeating it changes nothing and logs nothing.
+     * Checks in the order of docs/permissions.md, like edit, delete and react: the channel (404),
+     * the message in it (404), then the role (403).
+     */
     async setPinned(
       user: AuthUser,
       channelId: string,
       messageId: string,
       pinned: boolean,
     ): Promise<MessageView> {
-      const standing = await access.requireAdmin(user, channelId);
+      const standing = await access.requireReadable(user, channelId);
       const row = await uow.run(async (tx, events) => {
         const current = await findVisible(standing, messageId, tx, true);
+        if (!standing.isAdmin) throw createNotChannelAdminError();
         if ((current.message.pinnedAt !== null) === pinned) return current;
         const message = (await messagesRepository.update(
           current.message.id,

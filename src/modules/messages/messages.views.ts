@@ -1,5 +1,7 @@
-import type { ReactionCounts } from '../reactions/reactions.repository.js';
 import type { MessageWithSender } from './messages.repository.js';
+
+/** {emoji: count} of one message (the reactions module counts them). */
+export type ReactionCounts = Record<string, number>;
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 

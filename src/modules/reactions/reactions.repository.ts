@@ -1,9 +1,8 @@
 import { and, count, countDistinct, eq, inArray } from 'drizzle-orm';
 import { newId } from '../../shared/ids.js';
 import type { Executor } from '../../platform/db/client.js';
+import type { ReactionCounts } from '../messages/messages.views.js';
 import { chatMessageReactions } from './reactions.table.js';
-
-export type ReactionCounts = Record<string, number>;
 
 export function createReactionsRepository({ db }: { db: Executor }) {
   return {

@@ -1,5 +1,6 @@
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess } from '../channels/channels.access.js';
+import { createNotChannelMemberError } from '../channels/channels.errors.js';
 import type { UnitOfWork } from '../../shared/events.js';
 import type { MessageFinder } from '../messages/messages.service.js';
 import { toMessageView } from '../messages/messages.views.js';
@@ -9,7 +10,7 @@ import type { ReactionsRepository } from './reactions.repository.js';
 
 export function createReactionsService(deps: {
   uow: UnitOfWork;
-  access: Pick<ChannelAccess, 'requireMember' | 'joinIfNeeded'>;
+  access: Pick<ChannelAccess, 'requireReadable' | 'joinIfNeeded'>;
   messages: MessageFinder;
   reactionsRepository: ReactionsRepository;
   settings: { names: ReadonlySet<string>; maxDistinct: number };
@@ -21,11 +22,13 @@ export function createReactionsService(deps: {
     async toggleReaction(user: AuthUser, channelId: string, messageId: string, rawEmoji: string) {
       const emoji = rawEmoji.normalize('NFC');
       if (!isValidReaction(emoji, settings.names)) throw createInvalidEmojiError();
-      const standing = await access.requireMember(user, channelId);
+      // The order of docs/permissions.md: the channel (404), the message in it (404), then the role (403).
+      const standing = await access.requireReadable(user, channelId);
       return uow.run(async (tx, events) => {
-        await access.joinIfNeeded(standing, tx, events);
         // The message row lock serializes toggles on one message, so the distinct-emoji cap holds.
         const row = await messages.findVisible(standing, messageId, tx, true);
+        if (!standing.isMember) throw createNotChannelMemberError();
+        await access.joinIfNeeded(standing, tx, events);
         const removed = await reactionsRepository.delete(row.message.id, user.id, emoji, tx);
         if (!removed) {
           const { distinct, present } = await reactionsRepository.describeEmojis(row.message.id, emoji, tx);

@@ -3,7 +3,7 @@ export * from '../../modules/users/users.table.js';
 export * from '../../modules/auth/auth.table.js';
 export * from '../../modules/contexts/contexts.table.js';
 export * from '../../modules/channels/channels.table.js';
-export * from '../../modules/participants/participants.table.js';
+export * from '../../modules/channels/participants.table.js';
 export * from '../../modules/messages/messages.table.js';
 export * from '../../modules/moderation/moderation.table.js';
 export * from '../../modules/reactions/reactions.table.js';

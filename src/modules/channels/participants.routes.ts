@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { currentUser } from '../auth/auth.hooks.js';
-import { ChannelParams } from '../channels/channels.schemas.js';
+import { ChannelParams } from './channels.schemas.js';
 import { buildPageUrl } from '../../shared/page-url.js';
 import { errorResponses, PageSchema } from '../../shared/schemas.js';
 import type { ParticipantsService } from './participants.service.js';

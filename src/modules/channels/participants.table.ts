@@ -1,6 +1,6 @@
 import { boolean, index, pgTable, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { idColumn, timestamps } from '../../platform/db/columns.js';
-import { chatChannels } from '../channels/channels.table.js';
+import { chatChannels } from './channels.table.js';
 import { users } from '../users/users.table.js';
 
 export const chatParticipants = pgTable(

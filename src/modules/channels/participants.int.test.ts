@@ -5,7 +5,7 @@ import { createTestApp, type TestApp, type TestUser } from '../../../test/suppor
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
 import { newId } from '../../shared/ids.js';
-import { chatChannels } from '../channels/channels.table.js';
+import { chatChannels } from './channels.table.js';
 import { chatParticipants } from './participants.table.js';
 
 type Response = Awaited<ReturnType<TestApp['inject']>>;

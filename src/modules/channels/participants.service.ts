@@ -1,6 +1,6 @@
 import type { AuthUser } from '../auth/auth.service.js';
-import type { ChannelAccess } from '../channels/channels.access.js';
-import { createInvalidUsersError } from '../channels/channels.errors.js';
+import type { ChannelAccess } from './channels.access.js';
+import { createInvalidUsersError } from './channels.errors.js';
 import type { EventRecorder, UnitOfWork } from '../../shared/events.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { UsersRepository } from '../users/users.repository.js';
@@ -78,7 +78,7 @@ export function createParticipantsService(deps: {
         );
         for (const row of rows) {
           if (row.isOwner) throw createCannotRemoveOwnerError();
-          if (row.isAdmin && !standing.isOwner && !actor.isStaff) throw createCannotRemoveAdminError();
+          if (row.isAdmin && !standing.canManageAdmins) throw createCannotRemoveAdminError();
         }
         const ids = await participantsRepository.markRemoved(
           standing.channel.id,
@@ -145,7 +145,7 @@ export function createParticipantsService(deps: {
 
     async setRole(actor: AuthUser, channelId: string, userId: string, isAdmin: boolean) {
       const standing = await access.requireReadable(actor, channelId);
-      if (!standing.isOwner && !actor.isStaff) throw createNotOwnerError();
+      if (!standing.canManageAdmins) throw createNotOwnerError();
       return uow.run(async (tx, events) => {
         const target = await participantsRepository.find(standing.channel.id, userId, tx);
         if (!target || target.removedAt !== null) throw createParticipantNotFoundError();
