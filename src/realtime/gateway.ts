@@ -45,22 +45,21 @@ export type GatewayDependencies = {
   };
 };
 
+/** How a socket is opened: its kind, channel (channel sockets), session and upgrade request. */
+export type OpenConnectionOptions = {
+  kind: ConnectionKind;
+  channelId?: string;
+  sessionKey: string | null;
+  upgrade: IncomingMessage;
+};
+
 /** What the gateway lends the modules that add sockets of their own (notifications). */
 export type RealtimeKit = {
   streams: ChannelStreams;
   policy: EventPolicy;
   registry: ConnectionRegistry;
   logger: Logger;
-  openConnection(
-    socket: WebSocket,
-    user: SocketUser,
-    options: {
-      kind: ConnectionKind;
-      channelId?: string;
-      sessionKey: string | null;
-      upgrade: IncomingMessage;
-    },
-  ): Connection;
+  openConnection(socket: WebSocket, user: SocketUser, options: OpenConnectionOptions): Connection;
   /** A cookie socket whose session ended is closed (4401); bearer sockets have no session. */
   sessionStands(connection: Connection): Promise<boolean>;
 };
@@ -169,16 +168,7 @@ export async function registerRealtimeGateway(
   });
 
   // ---- connections ---------------------------------------------------------------------------------
-  function openConnection(
-    socket: WebSocket,
-    user: SocketUser,
-    options: {
-      kind: ConnectionKind;
-      channelId?: string;
-      sessionKey: string | null;
-      upgrade: IncomingMessage;
-    },
-  ) {
+  function openConnection(socket: WebSocket, user: SocketUser, options: OpenConnectionOptions) {
     const connection = new Connection(socket, user, {
       maxBufferedBytes: settings.maxBufferedBytes,
       kind: options.kind,

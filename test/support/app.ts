@@ -1,5 +1,4 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { Redis } from 'ioredis';
 import { buildApp } from '../../src/app/build-app.js';
 import { createDependencies, type Dependencies } from '../../src/app/dependencies.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -8,26 +7,12 @@ import type { AuthUser } from '../../src/modules/auth/auth.service.js';
 import type { Bus } from '../../src/platform/bus/bus.js';
 import { newId } from '../../src/shared/ids.js';
 import { openTestDatabase } from './database.js';
+import { deleteRedisKeys } from './redis.js';
 import { makeTempDir } from './temp-dirs.js';
 
 export const TEST_PASSWORD = 'correct-horse-battery';
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const ALLOWED_ORIGIN = 'https://app.hubx.test';
-
-/** Removes the keys a test run created under its own prefix (rate-limit windows). */
-async function deleteRedisKeys(url: string, prefix: string) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 let sharedHash: Promise<string> | undefined;
 let counter = 0;

@@ -1,5 +1,6 @@
+import { deleteRedisKeys } from './redis.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createJobRegistry, defineJob } from '../../src/platform/jobs/jobs.js';
 
 // Jobs for the BullMQ tests, shared by the test and the worker processes it spawns
@@ -57,19 +58,7 @@ export function createTestJobRegistry(redis: Redis, prefix: string) {
 }
 
 /** Deletes every key of a test run's prefix (queues included). */
-export async function deleteKeys(url: string, prefix: string) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+export const deleteKeys = deleteRedisKeys;
 
 export type WorkerProcess = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 
