@@ -58,12 +58,23 @@ export function createMessageSender(deps: {
   // Group commit: sends that arrive while earlier writes are in flight share the next statement
   // (one WAL flush for many messages, of any channels); a channel is in one write at a time, so
   // its messages keep their order.
-  const sendWriter = createBatcher({
-    run: (items: SendWrite[]) =>
-      uow.runCommitted((events) => writeMessages(items, (seqs) => logSent(items, seqs, events))),
+  const groupWriter = createBatcher({
+    run: (items: SendWrite[]) => messagesRepository.insertWithEvents(items),
     keyOf: (item) => item.message.channelId,
     maxInFlight: SEND_WRITES_IN_FLIGHT,
   });
+
+  /**
+   * One send through the group writer. Its event is published by the sender once its group's
+   * statement has returned, not inside the group: the write slot is free for the next group while
+   * the events go out (on Redis, a publish is a round trip).
+   */
+  const submitToGroup = (write: SendWrite) =>
+    uow.runCommitted(async (events) => {
+      const seq = await groupWriter.submit(write);
+      logSent([write], [seq], events);
+      return seq;
+    });
 
   async function writeMessages(
     items: SendWrite[],
@@ -187,12 +198,12 @@ export function createMessageSender(deps: {
     let seq: number | undefined;
     let duplicate = false;
     try {
-      seq = checked?.needsJoin ? await joinAndWrite(checked, write) : await sendWriter.submit(write);
+      seq = checked?.needsJoin ? await joinAndWrite(checked, write) : await submitToGroup(write);
       if (seq === undefined) {
         // Refused: the channel is gone or the sender may not post (or must join first). The full
         // check says which; someone who became a member meanwhile is written once more.
         const standing = await access.requireMember(user, channelId);
-        seq = standing.needsJoin ? await joinAndWrite(standing, write) : await sendWriter.submit(write);
+        seq = standing.needsJoin ? await joinAndWrite(standing, write) : await submitToGroup(write);
       }
     } catch (error) {
       // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
