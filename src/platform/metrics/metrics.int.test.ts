@@ -3,6 +3,7 @@ import { createTestApp, type TestApp } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
 import { readSample } from '../../../test/support/metrics.js';
+import { connect, listen, type WsClient } from '../../../test/support/ws.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const scraper = { authorization: `Bearer ${METRICS_TOKEN}` };
@@ -147,6 +148,49 @@ describe.skipIf(skipDatabaseTests)('GET /metrics', () => {
     } finally {
       t.deps.metrics.setJobCountsSource(undefined);
     }
+  });
+
+  it('reports the gateway: open sockets by kind, events delivered, send → ack and commit → delivery', async () => {
+    const base = await listen(t);
+    const chat = chatClient(t);
+    const owner = await t.createUser();
+    const member = await t.createUser();
+    const channel = await chat.createChannel(owner, { participantes: [member.id] });
+    const sockets: WsClient[] = [];
+    const before = await scrape();
+    const count = (text: string, name: string, labels: Record<string, string> = {}) =>
+      readSample(text, name, labels) ?? 0;
+    try {
+      sockets.push(await connect(`${base}/ws/chat/${channel.id}/?token=${owner.token}`));
+      sockets.push(await connect(`${base}/ws/chat/${channel.id}/?token=${member.token}`));
+      sockets.push(await connect(`${base}/ws/chat/notificacoes/?token=${member.token}`));
+      const open = await scrape();
+      expect(count(open, 'hubx_websocket_connections', { kind: 'channel' })).toBe(2);
+      expect(count(open, 'hubx_websocket_connections', { kind: 'notifications' })).toBe(1);
+
+      sockets[0]!.send({ tipo: 'text', conteudo: 'over the socket', client_id: 'm-1' });
+      const ack = await sockets[0]!.waitFor((frame) => frame.type === 'ack');
+      await sockets[1]!.waitFor((frame) => frame.type === 'chat.message' && frame.seq === ack.seq);
+      const after = await scrape();
+      expect(count(after, 'hubx_send_ack_seconds_count') - count(before, 'hubx_send_ack_seconds_count')).toBe(
+        1,
+      );
+      // One event (the message) handed to the channel's two sockets.
+      expect(count(after, 'hubx_events_delivered_total') - count(before, 'hubx_events_delivered_total')).toBe(
+        2,
+      );
+      expect(
+        count(after, 'hubx_commit_to_delivery_seconds_count') -
+          count(before, 'hubx_commit_to_delivery_seconds_count'),
+      ).toBe(1);
+    } finally {
+      for (const socket of sockets) socket.close();
+      await Promise.all(sockets.map((socket) => socket.waitForClose(2_000)));
+    }
+    await expect
+      .poll(async () => count(await scrape(), 'hubx_websocket_connections', { kind: 'channel' }))
+      .toBe(0);
+    expect(count(await scrape(), 'hubx_websocket_connections', { kind: 'notifications' })).toBe(0);
   });
 });
 
