@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import type { Bus } from '../platform/bus/bus.js';
 import type { Logger } from '../platform/logger/logger.js';
 import type { RateLimitRule } from '../platform/rate-limit/rate-limit.js';
-import type { ChannelEventPolicies, StreamEvent, Viewer } from '../shared/events.js';
+import type { ChannelEventPolicies, Viewer } from '../shared/events.js';
 import { subscribeTo, topics } from '../shared/topics.js';
 import type { EventLogReader } from './channel-stream.js';
 import { createChannelSockets } from './channel-socket.js';
@@ -257,5 +257,3 @@ export async function registerRealtimeGateway(
 
   return { streams, policy, registry, logger, openConnection, sessionStands };
 }
-
-export type { StreamEvent };
