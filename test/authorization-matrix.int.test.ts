@@ -1,6 +1,8 @@
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContextsRepository } from '../src/modules/contexts/contexts.repository.js';
 import { createMessagesRepository } from '../src/modules/messages/messages.repository.js';
+import { chatMessageFlags } from '../src/modules/moderation/moderation.table.js';
 import { newId } from '../src/shared/ids.js';
 import { createTestApp, type TestApp, type TestUser } from './support/app.js';
 import { chatClient } from './support/chat.js';
@@ -581,6 +583,33 @@ const reactToMessage: Endpoint = {
   },
 };
 
+const flagOthersMessage: Endpoint = {
+  name: "POST channels/<id>/messages/<mid>/flag/ (someone else's)",
+  channelScoped: true,
+  fresh: true,
+  async attempt(f, role) {
+    const message = othersMessage(f, role);
+    const response = await send(userFor(f, role), 'POST', `${messagePath(f, message.id)}flag/`, {
+      motivo: 'matrix',
+    });
+    return {
+      response,
+      async effect(allowed) {
+        if (allowed) expect(response.json()).toEqual({ flags: 1 });
+        expect(await flagsOn(message.id)).toBe(allowed ? 1 : 0);
+      },
+    };
+  },
+};
+
+async function flagsOn(messageId: string): Promise<number> {
+  const rows = await t.deps.database.db
+    .select()
+    .from(chatMessageFlags)
+    .where(eq(chatMessageFlags.messageId, messageId));
+  return rows.length;
+}
+
 async function isActiveContextMember(userId: string, contextoId: string): Promise<boolean> {
   return createContextsRepository({ db: t.deps.database.db }).isActiveMember(userId, {
     contextoTipo: 'nucleo',
@@ -700,6 +729,7 @@ const MATRIX: Row[] = [
   { endpoint: pinMessage,                           expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: unpinMessage,                         expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: reactToMessage,                       expected: [401, 404, 200, 200, 200, 403] },
+  { endpoint: flagOthersMessage,                    expected: [401, 404, 200, 200, 200, 200] },
   { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204] },
   { endpoint: getMe,                                expected: [401, 200, 200, 200, 200, 200] },
@@ -894,6 +924,7 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
       { name: 'POST …/<mid>/pin/', method: 'POST', path: 'pin/' },
       { name: 'POST …/<mid>/unpin/', method: 'POST', path: 'unpin/' },
       { name: 'POST …/<mid>/react/', method: 'POST', path: 'react/', payload: { emoji: '👍' } },
+      { name: 'POST …/<mid>/flag/', method: 'POST', path: 'flag/', payload: {} },
       { name: 'PATCH …/<mid>/', method: 'PATCH', path: '', payload: { conteudo: 'sequestrada' } },
       { name: 'DELETE …/<mid>/', method: 'DELETE', path: '' },
     ];
@@ -926,6 +957,7 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
       expect(response.statusCode, response.body).toBe(404);
       expectErrorBody(response, 'messages.not_found');
       expect(await messageState(b, b.messages.participant.id)).toEqual({ pinned_at: null, reactions: {} });
+      expect(await flagsOn(b.messages.participant.id)).toBe(0);
       expect(await messageIds(b.owner, b)).toContain(b.messages.participant.id);
     });
 
@@ -966,6 +998,8 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
             code: 'messages.not_found',
           },
           { socket: participant, frame: { tipo: 'pin', mensagem_id: mine }, code: 'channels.not_admin' },
+          { socket: participant, frame: { tipo: 'flag', mensagem_id: foreign }, code: 'messages.not_found' },
+          { socket: moderator, frame: { tipo: 'flag', mensagem_id: newId() }, code: 'messages.not_found' },
           {
             socket: moderator,
             frame: { tipo: 'reaction', mensagem_id: foreign, emoji: '👍' },
@@ -988,6 +1022,7 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
         }
         expect(await messageState(b, foreign)).toEqual({ pinned_at: null, reactions: {} });
         expect(await messageState(shared, mine)).toEqual({ pinned_at: null, reactions: {} });
+        expect(await flagsOn(foreign)).toBe(0);
       } finally {
         for (const socket of sockets) socket.close();
       }

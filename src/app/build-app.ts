@@ -18,6 +18,8 @@ import { messagePinFrames, messageSendFrames } from '../modules/messages/message
 import { registerNotificationSocket } from '../modules/notifications/notifications.socket.js';
 import { participantEventPolicies } from '../modules/channels/participants.events.js';
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
+import { moderationRoutes } from '../modules/moderation/moderation.routes.js';
+import { flagFrames } from '../modules/moderation/moderation.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
 import { registerHttpMetrics, registerMetricsRoute } from '../platform/metrics/metrics.routes.js';
@@ -125,6 +127,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
       await chat.register(reactionsRoutes, { reactionsService: deps.reactionsService });
+      await chat.register(moderationRoutes, { moderationService: deps.moderationService });
       await chat.register(operationsRoutes, { operationsService: deps.operationsService });
     },
     { prefix: '/api/chat' },
@@ -146,6 +149,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       reactionFrames({ reactionsService: deps.reactionsService }),
       messagePinFrames({ messagesService: deps.messagesService }),
       typingFrames({ bus: deps.bus, canRead }),
+      flagFrames({ moderationService: deps.moderationService }),
     ],
     onBusReconnect: deps.onBusReconnect,
     metrics: deps.metrics,

@@ -21,6 +21,7 @@ import {
   createMessagesService,
 } from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
+import { createModerationService } from '../modules/moderation/moderation.service.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
 import { publishOn, topics, type AccessChange } from '../shared/topics.js';
@@ -189,6 +190,15 @@ export async function createDependencies(
     metrics,
     settings: { messageMaxChars: config.chat.messageMaxChars },
   });
+  const moderationService = createModerationService({
+    uow,
+    access,
+    messages: createMessageFinder({ messagesRepository }),
+    messagesRepository,
+    moderationRepository,
+    flagRateLimiter: rateLimiter(config.chat.flagRateLimit),
+    settings: { hideThreshold: config.chat.flagHideThreshold },
+  });
   const reactionsService = createReactionsService({
     uow,
     access,
@@ -244,6 +254,7 @@ export async function createDependencies(
     participantsService,
     messagesService,
     reactionsService,
+    moderationService,
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,

@@ -46,6 +46,8 @@ const EnvSchema = Type.Object({
   MESSAGE_MAX_CHARS: Type.Integer({ default: 4000, minimum: 1, maximum: MESSAGE_MAX_CHARS_LIMIT }),
   CHAT_SEND_RATE_LIMIT: Type.String({ default: '5/5s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   AUTH_RATE_LIMIT: Type.String({ default: '10/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
+  CHAT_FLAG_RATE_LIMIT: Type.String({ default: '20/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
+  FLAG_HIDE_THRESHOLD: Type.Integer({ default: 3, minimum: 1, maximum: 1000 }),
   REACTION_NAMES: Type.String({
     default: 'like,love,haha,wow,sad,angry,thumbsup,thumbsdown,clap,fire,check',
   }),
@@ -139,6 +141,8 @@ function buildConfig(env: Env, jwtSecret: string) {
     chat: {
       messageMaxChars: env.MESSAGE_MAX_CHARS,
       sendRateLimit: parseRateLimitRule(env.CHAT_SEND_RATE_LIMIT),
+      flagRateLimit: parseRateLimitRule(env.CHAT_FLAG_RATE_LIMIT),
+      flagHideThreshold: env.FLAG_HIDE_THRESHOLD,
       reactionNames: new Set(splitList(env.REACTION_NAMES)),
       reactionMaxDistinct: env.REACTION_MAX_DISTINCT,
     },

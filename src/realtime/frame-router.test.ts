@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../shared/errors.js';
 import { messagePinFrames, messageSendFrames } from '../modules/messages/messages.ws.js';
+import { flagFrames } from '../modules/moderation/moderation.ws.js';
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { createFrameRouter, pingFrames, type ParseResult } from './frame-router.js';
@@ -19,6 +20,7 @@ function createAppFrameRouter() {
   router.register(reactionFrames({ reactionsService: { toggleReaction: unused } }));
   router.register(messagePinFrames({ messagesService: { setPinned: unused } }));
   router.register(typingFrames({ bus: { publish: unused }, canRead: unused }));
+  router.register(flagFrames({ moderationService: { flagMessage: unused } }));
   router.register(pingFrames);
   return router;
 }
@@ -36,6 +38,7 @@ const TIPOS = [
   'unpin',
   'typing_start',
   'typing_stop',
+  'flag',
   'ping',
 ];
 
@@ -61,6 +64,7 @@ describe('parseInboundFrame', () => {
       { tipo: 'reaction', mensagem_id: MESSAGE_ID, emoji: '👍', client_id: 'r1' },
       { tipo: 'pin', mensagem_id: MESSAGE_ID },
       { tipo: 'unpin', mensagem_id: MESSAGE_ID, client_id: 'u' },
+      { tipo: 'flag', mensagem_id: MESSAGE_ID, motivo: 'spam', client_id: 'f' },
       { tipo: 'typing_start' },
       { tipo: 'typing_stop' },
       { tipo: 'ping' },

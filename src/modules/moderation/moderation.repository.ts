@@ -1,6 +1,12 @@
+import { count, eq } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { newId } from '../../shared/ids.js';
-import { chatMessageEdits, chatModerationLogs, type ModerationAction } from './moderation.table.js';
+import {
+  chatMessageEdits,
+  chatMessageFlags,
+  chatModerationLogs,
+  type ModerationAction,
+} from './moderation.table.js';
 
 export function createModerationRepository({ db }: { db: Executor }) {
   return {
@@ -20,6 +26,26 @@ export function createModerationRepository({ db }: { db: Executor }) {
       tx: Executor = db,
     ) {
       await tx.insert(chatModerationLogs).values({ id: newId(), ...values });
+    },
+    /** Records a user's flag; false when that user had already flagged the message. */
+    async insertFlag(
+      values: { messageId: string; userId: string; motivo: string | null },
+      tx: Executor = db,
+    ): Promise<boolean> {
+      const rows = await tx
+        .insert(chatMessageFlags)
+        .values({ id: newId(), ...values })
+        .onConflictDoNothing({ target: [chatMessageFlags.messageId, chatMessageFlags.userId] })
+        .returning({ id: chatMessageFlags.id });
+      return rows.length > 0;
+    },
+    /** How many distinct users flagged the message. */
+    async countFlaggers(messageId: string, tx: Executor = db): Promise<number> {
+      const [row] = await tx
+        .select({ n: count() })
+        .from(chatMessageFlags)
+        .where(eq(chatMessageFlags.messageId, messageId));
+      return row?.n ?? 0;
     },
   };
 }

@@ -1,0 +1,12 @@
+import { createErrorFactory } from '../../shared/errors.js';
+
+export const createAlreadyFlaggedError = createErrorFactory({
+  status: 409,
+  code: 'moderation.already_flagged',
+  detail: 'You have already flagged this message.',
+});
+export const createOwnMessageFlagError = createErrorFactory({
+  status: 400,
+  code: 'moderation.own_message',
+  detail: 'You cannot flag your own message.',
+});

@@ -1,0 +1,66 @@
+import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
+import { createRateLimitedError } from '../../shared/errors.js';
+import type { UnitOfWork } from '../../shared/events.js';
+import type { AuthUser } from '../auth/auth.service.js';
+import type { ChannelAccess } from '../channels/channels.access.js';
+import type { MessageFinder } from '../messages/messages.service.js';
+import type { MessagesRepository } from '../messages/messages.repository.js';
+import { createAlreadyFlaggedError, createOwnMessageFlagError } from './moderation.errors.js';
+import './moderation.events.js';
+import type { ModerationRepository } from './moderation.repository.js';
+
+export function createModerationService(deps: {
+  uow: UnitOfWork;
+  access: Pick<ChannelAccess, 'requireReadable'>;
+  messages: MessageFinder;
+  messagesRepository: Pick<MessagesRepository, 'update'>;
+  moderationRepository: Pick<ModerationRepository, 'insertFlag' | 'countFlaggers' | 'insertLog'>;
+  /** CHAT_FLAG_RATE_LIMIT, per user (`flag:<user>`). */
+  flagRateLimiter: RateLimiter;
+  settings: { hideThreshold: number };
+}) {
+  const { uow, access, messages, moderationRepository, settings } = deps;
+
+  return {
+    /**
+     * Flags a message the caller can read (not their own, once per user). At FLAG_HIDE_THRESHOLD
+     * distinct flaggers it is hidden: from that commit on, non-moderators no longer get its content
+     * anywhere, and the channel gets `chat.moderation` `hidden`. The message row lock serializes
+     * the flags of one message, so concurrent flags count once each and hide it exactly once.
+     */
+    async flagMessage(user: AuthUser, channelId: string, messageId: string, motivo: string | undefined) {
+      // The order of docs/permissions.md: the channel (404), the message in it (404), then the rules.
+      const standing = await access.requireReadable(user, channelId);
+      const decision = await deps.flagRateLimiter.consume(`flag:${user.id}`);
+      if (!decision.allowed) throw createRateLimitedError(decision.retryAfterMs);
+      return uow.run(async (tx, events) => {
+        const row = await messages.findVisible(standing, messageId, tx, true);
+        if (row.message.remetenteId === user.id) throw createOwnMessageFlagError();
+        const isNew = await moderationRepository.insertFlag(
+          { messageId: row.message.id, userId: user.id, motivo: motivo ?? null },
+          tx,
+        );
+        if (!isNew) throw createAlreadyFlaggedError();
+        await moderationRepository.insertLog(
+          { messageId: row.message.id, action: 'flag', moderatorId: user.id },
+          tx,
+        );
+        const flags = await moderationRepository.countFlaggers(row.message.id, tx);
+        if (flags >= settings.hideThreshold && row.message.hiddenAt === null) {
+          await deps.messagesRepository.update(row.message.id, { hiddenAt: new Date() }, tx);
+          await moderationRepository.insertLog(
+            { messageId: row.message.id, action: 'hidden', moderatorId: user.id },
+            tx,
+          );
+          await events.record({
+            channelId: standing.channel.id,
+            type: 'chat.moderation',
+            payload: { action: 'hidden', mensagem_id: row.message.id },
+          });
+        }
+        return { flags };
+      });
+    },
+  };
+}
+export type ModerationService = ReturnType<typeof createModerationService>;
