@@ -527,6 +527,24 @@ const deleteOthersMessage: Endpoint = {
   },
 };
 
+const moderatorRemovesMessage: Endpoint = {
+  name: 'POST moderacao/messages/<mid>/approve/ and remove/',
+  channelScoped: false,
+  fresh: true,
+  async attempt(f, role) {
+    const message = f.messages.participant;
+    const response = await send(userFor(f, role), 'POST', `chat/moderacao/messages/${message.id}/remove/`);
+    return {
+      response,
+      async effect(allowed) {
+        if (allowed)
+          expect(response.json()).toEqual({ id: message.id, channel: f.channelId, action: 'removed' });
+        expect(await statusOf(f.owner, messagePath(f, message.id))).toBe(allowed ? 404 : 200);
+      },
+    };
+  },
+};
+
 type MessageState = { pinned_at: string | null; reactions: Record<string, number> };
 
 async function messageState(f: Fixture, messageId: string): Promise<MessageState> {
@@ -730,6 +748,7 @@ const MATRIX: Row[] = [
   { endpoint: unpinMessage,                         expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: reactToMessage,                       expected: [401, 404, 200, 200, 200, 403] },
   { endpoint: flagOthersMessage,                    expected: [401, 404, 200, 200, 200, 200] },
+  { endpoint: moderatorRemovesMessage,              expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204] },
   { endpoint: getMe,                                expected: [401, 200, 200, 200, 200, 200] },

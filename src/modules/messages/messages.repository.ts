@@ -195,6 +195,16 @@ export function createMessagesRepository({ db }: { db: Executor }) {
       const [row] = options.lock ? await query.for('update', { of: chatMessages }) : await query;
       return row;
     },
+    /** A message by id, whatever its channel (moderators act on messages across channels). */
+    async findById(
+      messageId: string,
+      tx: Executor = db,
+      options: { lock?: boolean } = {},
+    ): Promise<MessageWithSender | undefined> {
+      const query = selectWithSender(tx).where(eq(chatMessages.id, messageId));
+      const [row] = options.lock ? await query.for('update', { of: chatMessages }) : await query;
+      return row;
+    },
     /** One keyset page in the given direction, with one extra row to tell whether more exist. */
     async listPage(
       filter: MessageListFilter,

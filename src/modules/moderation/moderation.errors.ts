@@ -10,3 +10,8 @@ export const createOwnMessageFlagError = createErrorFactory({
   code: 'moderation.own_message',
   detail: 'You cannot flag your own message.',
 });
+export const createNotModeratorError = createErrorFactory({
+  status: 403,
+  code: 'moderation.not_moderator',
+  detail: 'Only moderators may do this.',
+});

@@ -161,3 +161,109 @@ describe.skipIf(skipDatabaseTests)('flagging messages', () => {
     expect(await moderationEvents(second.channelId)).toHaveLength(1);
   });
 });
+
+describe.skipIf(skipDatabaseTests)('moderators approve and remove', () => {
+  let t: TestApp;
+  let base: string;
+  let chat: ReturnType<typeof chatClient>;
+  let owner: TestUser;
+  let flaggers: TestUser[];
+  let moderator: TestUser;
+  const sockets: WsClient[] = [];
+
+  beforeAll(async () => {
+    t = await createTestApp({ FLAG_HIDE_THRESHOLD: '2', CHAT_FLAG_RATE_LIMIT: '0' });
+    base = await listen(t);
+    chat = chatClient(t);
+    owner = await t.createUser();
+    flaggers = [await t.createUser(), await t.createUser()];
+    moderator = await t.createUser({ staff: true });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await t?.close();
+  });
+
+  /** A channel with a message that two flags hid, and a live socket of a flagger on it. */
+  async function hiddenMessage() {
+    const channel = await chat.createChannel(owner, { participantes: flaggers.map((user) => user.id) });
+    const message = await chat.sendMessage(owner, channel.id, { conteudo: 'duvidoso' });
+    for (const user of flaggers) {
+      const response = await t.inject({
+        method: 'POST',
+        url: `/api/chat/channels/${channel.id}/messages/${message.id}/flag/`,
+        headers: user.auth,
+        payload: {},
+      });
+      expect(response.statusCode, response.body).toBe(200);
+    }
+    const socket = await connect(`${base}/ws/chat/${channel.id}/?token=${flaggers[0]!.token}`);
+    sockets.push(socket);
+    return { channelId: channel.id, message, socket };
+  }
+  const decide = (user: TestUser, messageId: string, decision: 'approve' | 'remove') =>
+    t.inject({
+      method: 'POST',
+      url: `/api/chat/moderacao/messages/${messageId}/${decision}/`,
+      headers: user.auth,
+    });
+  const read = (user: TestUser, channelId: string, messageId: string) =>
+    t.inject({ url: `/api/chat/channels/${channelId}/messages/${messageId}/`, headers: user.auth });
+
+  it('approve makes a hidden message visible again, clears its flags and broadcasts chat.moderation approved', async () => {
+    const { channelId, message, socket } = await hiddenMessage();
+    expect((await read(flaggers[1]!, channelId, message.id)).statusCode).toBe(404);
+    const response = await decide(moderator, message.id, 'approve');
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json()).toEqual({ id: message.id, channel: channelId, action: 'approved' });
+    expect(await socket.waitFor((frame) => frame.type === 'chat.moderation')).toMatchObject({
+      payload: { action: 'approved', mensagem_id: message.id },
+    });
+    expect((await read(flaggers[1]!, channelId, message.id)).json()).toMatchObject({
+      conteudo: 'duvidoso',
+      hidden_at: null,
+    });
+    const flags = await t.deps.database.db
+      .select()
+      .from(chatMessageFlags)
+      .where(eq(chatMessageFlags.messageId, message.id));
+    expect(flags).toEqual([]);
+  });
+
+  it('remove deletes the message for everyone and broadcasts chat.moderation removed', async () => {
+    const { channelId, message, socket } = await hiddenMessage();
+    const response = await decide(moderator, message.id, 'remove');
+    expect(response.json()).toEqual({ id: message.id, channel: channelId, action: 'removed' });
+    expect(await socket.waitFor((frame) => frame.type === 'chat.moderation')).toMatchObject({
+      payload: { action: 'removed', mensagem_id: message.id },
+    });
+    expect((await read(flaggers[1]!, channelId, message.id)).statusCode).toBe(404);
+    expect((await read(moderator, channelId, message.id)).statusCode).toBe(404);
+    // Once removed, there is nothing left to decide on.
+    expect((await decide(moderator, message.id, 'approve')).statusCode).toBe(404);
+  });
+
+  it('refuses everyone but moderators (403) and unknown messages (404), changing nothing', async () => {
+    const { channelId, message } = await hiddenMessage();
+    for (const user of [owner, flaggers[0]!]) {
+      for (const decision of ['approve', 'remove'] as const) {
+        const response = await decide(user, message.id, decision);
+        expect(response.statusCode).toBe(403);
+        expect(response.json()).toMatchObject({ code: 'moderation.not_moderator' });
+      }
+    }
+    expect(
+      (await t.inject({ method: 'POST', url: `/api/chat/moderacao/messages/${message.id}/approve/` }))
+        .statusCode,
+    ).toBe(401);
+    expect((await decide(moderator, '0190f5b2-7c1a-7d3e-8a4b-1c2d3e4f5a6b', 'remove')).statusCode).toBe(404);
+    expect((await read(flaggers[1]!, channelId, message.id)).statusCode).toBe(404);
+    expect((await read(moderator, channelId, message.id)).json()).toMatchObject({ conteudo: 'duvidoso' });
+    expect(
+      await t.deps.database.db
+        .select()
+        .from(chatEvents)
+        .where(and(eq(chatEvents.channelId, channelId), eq(chatEvents.type, 'chat.moderation'))),
+    ).toHaveLength(1);
+  });
+});

@@ -39,6 +39,14 @@ export function createModerationRepository({ db }: { db: Executor }) {
         .returning({ id: chatMessageFlags.id });
       return rows.length > 0;
     },
+    /** Clears a message's flags (a moderator approved it); answers how many there were. */
+    async deleteFlags(messageId: string, tx: Executor = db): Promise<number> {
+      const rows = await tx
+        .delete(chatMessageFlags)
+        .where(eq(chatMessageFlags.messageId, messageId))
+        .returning({ id: chatMessageFlags.id });
+      return rows.length;
+    },
     /** How many distinct users flagged the message. */
     async countFlaggers(messageId: string, tx: Executor = db): Promise<number> {
       const [row] = await tx

@@ -12,6 +12,12 @@ export const FlagResult = Type.Object({
   flags: Type.Integer({ description: 'Distinct users who flagged the message' }),
 });
 
+const DecisionResult = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  channel: Type.String({ format: 'uuid' }),
+  action: Type.Union([Type.Literal('approved'), Type.Literal('removed')]),
+});
+
 export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: ModerationService }> = async (
   app,
   { moderationService },
@@ -42,4 +48,27 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: Mo
         request.body.motivo,
       ),
   );
+
+  for (const decision of ['approve', 'remove'] as const) {
+    app.post(
+      `/moderacao/messages/:mid/${decision}/`,
+      {
+        schema: {
+          operationId: decision === 'approve' ? 'approveMessage' : 'removeMessage',
+          summary:
+            decision === 'approve'
+              ? 'Moderators: make a message visible again and clear its flags'
+              : 'Moderators: delete a message (participants then get 404)',
+          description:
+            'Moderators only (others 403 `moderation.not_moderator`); a deleted or absent message ' +
+            'answers 404. Logged, and broadcast to the channel as `chat.moderation` ' +
+            (decision === 'approve' ? '`approved`.' : '`removed`.'),
+          tags: ['moderation'],
+          params: Type.Object({ mid: Type.String({ format: 'uuid' }) }),
+          response: { 200: DecisionResult, ...errorResponses(401, 403, 404) },
+        },
+      },
+      async (request) => moderationService.decide(currentUser(request), request.params.mid, decision),
+    );
+  }
 };

@@ -2,10 +2,15 @@ import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createRateLimitedError } from '../../shared/errors.js';
 import type { UnitOfWork } from '../../shared/events.js';
 import type { AuthUser } from '../auth/auth.service.js';
-import type { ChannelAccess } from '../channels/channels.access.js';
+import { isModerator, type ChannelAccess } from '../channels/channels.access.js';
+import { createMessageNotFoundError } from '../messages/messages.errors.js';
 import type { MessageFinder } from '../messages/messages.service.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
-import { createAlreadyFlaggedError, createOwnMessageFlagError } from './moderation.errors.js';
+import {
+  createAlreadyFlaggedError,
+  createNotModeratorError,
+  createOwnMessageFlagError,
+} from './moderation.errors.js';
 import './moderation.events.js';
 import type { ModerationRepository } from './moderation.repository.js';
 
@@ -13,8 +18,11 @@ export function createModerationService(deps: {
   uow: UnitOfWork;
   access: Pick<ChannelAccess, 'requireReadable'>;
   messages: MessageFinder;
-  messagesRepository: Pick<MessagesRepository, 'update'>;
-  moderationRepository: Pick<ModerationRepository, 'insertFlag' | 'countFlaggers' | 'insertLog'>;
+  messagesRepository: Pick<MessagesRepository, 'update' | 'findById'>;
+  moderationRepository: Pick<
+    ModerationRepository,
+    'insertFlag' | 'countFlaggers' | 'insertLog' | 'deleteFlags'
+  >;
   /** CHAT_FLAG_RATE_LIMIT, per user (`flag:<user>`). */
   flagRateLimiter: RateLimiter;
   settings: { hideThreshold: number };
@@ -59,6 +67,45 @@ export function createModerationService(deps: {
           });
         }
         return { flags };
+      });
+    },
+
+    /**
+     * A moderator's decision on a message, in any channel: `approve` makes it visible again and
+     * clears its flags; `remove` deletes it (participants then get 404). Each is logged and
+     * broadcast to the channel as `chat.moderation`. A deleted or absent message answers 404.
+     */
+    async decide(user: AuthUser, messageId: string, decision: 'approve' | 'remove') {
+      if (!isModerator(user)) throw createNotModeratorError();
+      return uow.run(async (tx, events) => {
+        const row = await deps.messagesRepository.findById(messageId, tx, { lock: true });
+        if (!row || row.message.deletedAt) throw createMessageNotFoundError();
+        const { message } = row;
+        if (decision === 'approve') {
+          await deps.messagesRepository.update(message.id, { hiddenAt: null, isSpam: false }, tx);
+          await moderationRepository.deleteFlags(message.id, tx);
+        } else {
+          await deps.messagesRepository.update(message.id, { deletedAt: new Date() }, tx);
+        }
+        await moderationRepository.insertLog(
+          {
+            messageId: message.id,
+            action: decision,
+            moderatorId: user.id,
+            previousContent: message.conteudo,
+          },
+          tx,
+        );
+        await events.record({
+          channelId: message.channelId,
+          type: 'chat.moderation',
+          payload: { action: decision === 'approve' ? 'approved' : 'removed', mensagem_id: message.id },
+        });
+        return {
+          id: message.id,
+          channel: message.channelId,
+          action: decision === 'approve' ? 'approved' : 'removed',
+        } as const;
       });
     },
   };
