@@ -15,3 +15,8 @@ export const createNotModeratorError = createErrorFactory({
   code: 'moderation.not_moderator',
   detail: 'Only moderators may do this.',
 });
+export const createHistoryForbiddenError = createErrorFactory({
+  status: 403,
+  code: 'moderation.history_forbidden',
+  detail: "Only the message's sender, channel admins and moderators may read its history.",
+});

@@ -267,3 +267,61 @@ describe.skipIf(skipDatabaseTests)('moderators approve and remove', () => {
     ).toHaveLength(1);
   });
 });
+
+describe.skipIf(skipDatabaseTests)("a message's edit history", () => {
+  let t: TestApp;
+  let chat: ReturnType<typeof chatClient>;
+  let owner: TestUser;
+  let sender: TestUser;
+  let other: TestUser;
+  let moderator: TestUser;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    chat = chatClient(t);
+    owner = await t.createUser();
+    sender = await t.createUser();
+    other = await t.createUser();
+    moderator = await t.createUser({ staff: true });
+  });
+  afterAll(async () => t?.close());
+
+  const history = (user: TestUser, channelId: string, messageId: string) =>
+    t.inject({ url: `/api/chat/channels/${channelId}/messages/${messageId}/history/`, headers: user.auth });
+  const edit = async (user: TestUser, channelId: string, messageId: string, conteudo: string) => {
+    const response = await t.inject({
+      method: 'PATCH',
+      url: `/api/chat/channels/${channelId}/messages/${messageId}/`,
+      headers: user.auth,
+      payload: { conteudo },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+  };
+
+  it('lists what each edit replaced, oldest first, to the sender, channel admins and moderators only', async () => {
+    const channel = await chat.createChannel(owner, { participantes: [sender.id, other.id] });
+    const message = await chat.sendMessage(sender, channel.id, { conteudo: 'v1' });
+    await edit(sender, channel.id, message.id, 'v2');
+    await edit(owner, channel.id, message.id, 'v3');
+    const expected = [
+      { conteudo: 'v1', editor: { id: sender.id, username: sender.username } },
+      { conteudo: 'v2', editor: { id: owner.id, username: owner.username } },
+    ];
+    for (const user of [sender, owner, moderator]) {
+      const response = await history(user, channel.id, message.id);
+      expect(response.statusCode, response.body).toBe(200);
+      expect((response.json() as { results: unknown[] }).results).toMatchObject(expected);
+    }
+    const refused = await history(other, channel.id, message.id);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'moderation.history_forbidden' });
+    // Another channel's message through this channel's path, and outsiders: 404.
+    const elsewhere = await chat.createChannel(owner);
+    const foreign = await chat.sendMessage(owner, elsewhere.id, { conteudo: 'alheia' });
+    expect((await history(owner, channel.id, foreign.id)).statusCode).toBe(404);
+    expect((await history(other, elsewhere.id, foreign.id)).statusCode).toBe(404);
+    expect((await history(sender, channel.id, foreign.id)).json()).toMatchObject({
+      code: 'messages.not_found',
+    });
+  });
+});

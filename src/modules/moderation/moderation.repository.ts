@@ -1,5 +1,6 @@
-import { count, eq } from 'drizzle-orm';
+import { asc, count, eq } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
+import { users } from '../users/users.table.js';
 import { newId } from '../../shared/ids.js';
 import {
   chatMessageEdits,
@@ -46,6 +47,21 @@ export function createModerationRepository({ db }: { db: Executor }) {
         .where(eq(chatMessageFlags.messageId, messageId))
         .returning({ id: chatMessageFlags.id });
       return rows.length;
+    },
+    /** A message's earlier versions, oldest first, with who replaced each. */
+    async listEdits(messageId: string, tx: Executor = db) {
+      return tx
+        .select({
+          id: chatMessageEdits.id,
+          previousContent: chatMessageEdits.previousContent,
+          editorId: chatMessageEdits.editorId,
+          editorUsername: users.username,
+          createdAt: chatMessageEdits.createdAt,
+        })
+        .from(chatMessageEdits)
+        .leftJoin(users, eq(users.id, chatMessageEdits.editorId))
+        .where(eq(chatMessageEdits.messageId, messageId))
+        .orderBy(asc(chatMessageEdits.createdAt), asc(chatMessageEdits.id));
     },
     /** How many distinct users flagged the message. */
     async countFlaggers(messageId: string, tx: Executor = db): Promise<number> {

@@ -49,6 +49,40 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: Mo
       ),
   );
 
+  app.get(
+    '/channels/:id/messages/:mid/history/',
+    {
+      schema: {
+        operationId: 'listMessageHistory',
+        summary: "A message's earlier versions, oldest first (its sender, channel admins, moderators)",
+        description:
+          'Each entry is the text an edit replaced (ciphertext on E2EE channels), with who edited and ' +
+          'when. A message of another channel, or one the caller cannot see, answers 404; others than ' +
+          'the sender, channel admins and moderators get 403 `moderation.history_forbidden`.',
+        tags: ['moderation'],
+        params: Type.Object({ id: Type.String({ format: 'uuid' }), mid: Type.String({ format: 'uuid' }) }),
+        response: {
+          200: Type.Object({
+            results: Type.Array(
+              Type.Object({
+                id: Type.String({ format: 'uuid' }),
+                conteudo: Type.String(),
+                editor: Type.Union([
+                  Type.Object({ id: Type.String(), username: Type.String() }),
+                  Type.Null(),
+                ]),
+                created_at: Type.String({ format: 'date-time' }),
+              }),
+            ),
+          }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) =>
+      moderationService.listHistory(currentUser(request), request.params.id, request.params.mid),
+  );
+
   for (const decision of ['approve', 'remove'] as const) {
     app.post(
       `/moderacao/messages/:mid/${decision}/`,

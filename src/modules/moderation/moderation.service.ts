@@ -8,6 +8,7 @@ import type { MessageFinder } from '../messages/messages.service.js';
 import type { MessagesRepository } from '../messages/messages.repository.js';
 import {
   createAlreadyFlaggedError,
+  createHistoryForbiddenError,
   createNotModeratorError,
   createOwnMessageFlagError,
 } from './moderation.errors.js';
@@ -21,7 +22,7 @@ export function createModerationService(deps: {
   messagesRepository: Pick<MessagesRepository, 'update' | 'findById'>;
   moderationRepository: Pick<
     ModerationRepository,
-    'insertFlag' | 'countFlaggers' | 'insertLog' | 'deleteFlags'
+    'insertFlag' | 'countFlaggers' | 'insertLog' | 'deleteFlags' | 'listEdits'
   >;
   /** CHAT_FLAG_RATE_LIMIT, per user (`flag:<user>`). */
   flagRateLimiter: RateLimiter;
@@ -68,6 +69,27 @@ export function createModerationService(deps: {
         }
         return { flags };
       });
+    },
+
+    /**
+     * A message's earlier versions (what each edit replaced), oldest first: for its sender, the
+     * channel's admins and moderators. The message must be one of the channel's that the caller
+     * can see (404 otherwise, before the role check).
+     */
+    async listHistory(user: AuthUser, channelId: string, messageId: string) {
+      const standing = await access.requireReadable(user, channelId);
+      const row = await messages.findVisible(standing, messageId);
+      const isSender = row.message.remetenteId === user.id && standing.isMember;
+      if (!isSender && !standing.isAdmin) throw createHistoryForbiddenError();
+      const edits = await moderationRepository.listEdits(row.message.id);
+      return {
+        results: edits.map((edit) => ({
+          id: edit.id,
+          conteudo: edit.previousContent,
+          editor: edit.editorId ? { id: edit.editorId, username: edit.editorUsername ?? '' } : null,
+          created_at: edit.createdAt.toISOString(),
+        })),
+      };
     },
 
     /**
