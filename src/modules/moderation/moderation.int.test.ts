@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import { connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
+import { busEnv, buses, connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatMessageFlags } from './moderation.table.js';
 
 // Flags and automatic hiding: POST …/flag/ and the `flag` frame; at FLAG_HIDE_THRESHOLD (3 here)
-// distinct flaggers the message is hidden for everyone but moderators, once.
-describe.skipIf(skipDatabaseTests)('flagging messages', () => {
+// distinct flaggers the message is hidden for everyone but moderators, once — on both buses.
+describe.skipIf(skipDatabaseTests).each(buses)('flagging messages ($name)', ({ redis, skip }) => {
   let t: TestApp;
   let base: string;
   let chat: ReturnType<typeof chatClient>;
@@ -20,7 +20,8 @@ describe.skipIf(skipDatabaseTests)('flagging messages', () => {
   const sockets: WsClient[] = [];
 
   beforeAll(async () => {
-    t = await createTestApp({ FLAG_HIDE_THRESHOLD: '3', CHAT_FLAG_RATE_LIMIT: '0' });
+    if (skip) return;
+    t = await createTestApp({ ...busEnv(redis), FLAG_HIDE_THRESHOLD: '3', CHAT_FLAG_RATE_LIMIT: '0' });
     base = await listen(t);
     chat = chatClient(t);
     owner = await t.createUser();
@@ -65,101 +66,117 @@ describe.skipIf(skipDatabaseTests)('flagging messages', () => {
     return socket;
   };
 
-  it('three flags hide the message for non-moderators at once, with one chat.moderation event', async () => {
-    const { channelId, message } = await channelWithMessage();
-    const live = await open(`/ws/chat/${channelId}/`, members[3]!);
-    const ready = await chat.sendMessage(owner, channelId, { conteudo: 'ready' });
-    await live.waitFor((frame) => frame.seq === ready.seq);
+  it.skipIf(skip)(
+    'three flags hide the message for non-moderators at once, with one chat.moderation event',
+    async () => {
+      const { channelId, message } = await channelWithMessage();
+      const live = await open(`/ws/chat/${channelId}/`, members[3]!);
+      const ready = await chat.sendMessage(owner, channelId, { conteudo: 'ready' });
+      await live.waitFor((frame) => frame.seq === ready.seq);
 
-    expect((await flag(members[0]!, channelId, message.id, { motivo: 'spam' })).json()).toEqual({ flags: 1 });
-    expect((await flag(members[1]!, channelId, message.id)).json()).toEqual({ flags: 2 });
-    // Still visible below the threshold.
-    const single = (user: TestUser) =>
-      t.inject({ url: `/api/chat/channels/${channelId}/messages/${message.id}/`, headers: user.auth });
-    expect((await single(members[3]!)).statusCode).toBe(200);
-    expect((await flag(members[2]!, channelId, message.id)).json()).toEqual({ flags: 3 });
+      expect((await flag(members[0]!, channelId, message.id, { motivo: 'spam' })).json()).toEqual({
+        flags: 1,
+      });
+      expect((await flag(members[1]!, channelId, message.id)).json()).toEqual({ flags: 2 });
+      // Still visible below the threshold.
+      const single = (user: TestUser) =>
+        t.inject({ url: `/api/chat/channels/${channelId}/messages/${message.id}/`, headers: user.auth });
+      expect((await single(members[3]!)).statusCode).toBe(200);
+      expect((await flag(members[2]!, channelId, message.id)).json()).toEqual({ flags: 3 });
 
-    const hidden = await live.waitFor((frame) => frame.type === 'chat.moderation');
-    expect(hidden).toMatchObject({
-      channel: channelId,
-      payload: { action: 'hidden', mensagem_id: message.id },
-    });
-    expect(await moderationEvents(channelId)).toHaveLength(1);
-    expect((await single(members[3]!)).statusCode).toBe(404);
-    expect((await single(moderator)).json()).toMatchObject({ id: message.id, conteudo: 'ofensivo' });
-    const list = async (user: TestUser) =>
-      (
-        (await t.inject({ url: `/api/chat/channels/${channelId}/messages/`, headers: user.auth })).json() as {
-          results: Array<{ id: string }>;
-        }
-      ).results.map((row) => row.id);
-    expect(await list(members[3]!)).not.toContain(message.id);
-    expect(await list(moderator)).toContain(message.id);
-    // A replay from before it gives non-moderators the message without its content.
-    const replay = await open(`/ws/chat/${channelId}/?since=${message.seq - 1}`, members[3]!);
-    const replayed = await replay.waitFor((frame: Frame) => frame.seq === message.seq);
-    expect(replayed.payload).toMatchObject({ conteudo: '' });
-    // Hidden now: a non-moderator can no longer see it to flag it.
-    expect((await flag(members[3]!, channelId, message.id)).statusCode).toBe(404);
-  });
+      const hidden = await live.waitFor((frame) => frame.type === 'chat.moderation');
+      expect(hidden).toMatchObject({
+        channel: channelId,
+        payload: { action: 'hidden', mensagem_id: message.id },
+      });
+      expect(await moderationEvents(channelId)).toHaveLength(1);
+      expect((await single(members[3]!)).statusCode).toBe(404);
+      expect((await single(moderator)).json()).toMatchObject({ id: message.id, conteudo: 'ofensivo' });
+      const list = async (user: TestUser) =>
+        (
+          (
+            await t.inject({ url: `/api/chat/channels/${channelId}/messages/`, headers: user.auth })
+          ).json() as {
+            results: Array<{ id: string }>;
+          }
+        ).results.map((row) => row.id);
+      expect(await list(members[3]!)).not.toContain(message.id);
+      expect(await list(moderator)).toContain(message.id);
+      // A replay from before it gives non-moderators the message without its content.
+      const replay = await open(`/ws/chat/${channelId}/?since=${message.seq - 1}`, members[3]!);
+      const replayed = await replay.waitFor((frame: Frame) => frame.seq === message.seq);
+      expect(replayed.payload).toMatchObject({ conteudo: '' });
+      // Hidden now: a non-moderator can no longer see it to flag it.
+      expect((await flag(members[3]!, channelId, message.id)).statusCode).toBe(404);
+    },
+  );
 
-  it("refuses a second flag (409), the sender's own message (400) and ids of other channels or outsiders (404), recording nothing", async () => {
-    const { channelId, message } = await channelWithMessage();
-    const other = await channelWithMessage();
-    expect((await flag(members[0]!, channelId, message.id)).statusCode).toBe(200);
-    const again = await flag(members[0]!, channelId, message.id);
-    expect(again.statusCode).toBe(409);
-    expect(again.json()).toMatchObject({ code: 'moderation.already_flagged' });
-    const own = await flag(owner, channelId, message.id);
-    expect(own.statusCode).toBe(400);
-    expect(own.json()).toMatchObject({ code: 'moderation.own_message' });
-    // Another channel's message through this channel's path.
-    const foreign = await flag(members[1]!, channelId, other.message.id);
-    expect(foreign.statusCode).toBe(404);
-    expect(foreign.json()).toMatchObject({ code: 'messages.not_found' });
-    expect((await flag(outsider, channelId, message.id)).statusCode).toBe(404);
-    expect((await flag(members[1]!, channelId, message.id, { motivo: 'x'.repeat(501) })).statusCode).toBe(
-      400,
-    );
-    expect(await flagCount(message.id)).toBe(1);
-    expect(await flagCount(other.message.id)).toBe(0);
-  });
+  it.skipIf(skip)(
+    "refuses a second flag (409), the sender's own message (400) and ids of other channels or outsiders (404), recording nothing",
+    async () => {
+      const { channelId, message } = await channelWithMessage();
+      const other = await channelWithMessage();
+      expect((await flag(members[0]!, channelId, message.id)).statusCode).toBe(200);
+      const again = await flag(members[0]!, channelId, message.id);
+      expect(again.statusCode).toBe(409);
+      expect(again.json()).toMatchObject({ code: 'moderation.already_flagged' });
+      const own = await flag(owner, channelId, message.id);
+      expect(own.statusCode).toBe(400);
+      expect(own.json()).toMatchObject({ code: 'moderation.own_message' });
+      // Another channel's message through this channel's path.
+      const foreign = await flag(members[1]!, channelId, other.message.id);
+      expect(foreign.statusCode).toBe(404);
+      expect(foreign.json()).toMatchObject({ code: 'messages.not_found' });
+      expect((await flag(outsider, channelId, message.id)).statusCode).toBe(404);
+      expect((await flag(members[1]!, channelId, message.id, { motivo: 'x'.repeat(501) })).statusCode).toBe(
+        400,
+      );
+      expect(await flagCount(message.id)).toBe(1);
+      expect(await flagCount(other.message.id)).toBe(0);
+    },
+  );
 
-  it('takes the flag frame on the socket, with the count in its ack and errors as frames', async () => {
-    const { channelId, message } = await channelWithMessage();
-    const socket = await open(`/ws/chat/${channelId}/`, members[0]!);
-    socket.send({ tipo: 'flag', mensagem_id: message.id, motivo: 'rude', client_id: 'f-1' });
-    expect(await socket.waitFor((frame) => frame.type === 'ack')).toEqual({
-      type: 'ack',
-      tipo: 'flag',
-      client_id: 'f-1',
-      mensagem_id: message.id,
-      flags: 1,
-    });
-    socket.send({ tipo: 'flag', mensagem_id: message.id, client_id: 'f-2' });
-    expect(await socket.waitFor((frame) => frame.type === 'error')).toMatchObject({
-      code: 'moderation.already_flagged',
-      client_id: 'f-2',
-    });
-  });
+  it.skipIf(skip)(
+    'takes the flag frame on the socket, with the count in its ack and errors as frames',
+    async () => {
+      const { channelId, message } = await channelWithMessage();
+      const socket = await open(`/ws/chat/${channelId}/`, members[0]!);
+      socket.send({ tipo: 'flag', mensagem_id: message.id, motivo: 'rude', client_id: 'f-1' });
+      expect(await socket.waitFor((frame) => frame.type === 'ack')).toEqual({
+        type: 'ack',
+        tipo: 'flag',
+        client_id: 'f-1',
+        mensagem_id: message.id,
+        flags: 1,
+      });
+      socket.send({ tipo: 'flag', mensagem_id: message.id, client_id: 'f-2' });
+      expect(await socket.waitFor((frame) => frame.type === 'error')).toMatchObject({
+        code: 'moderation.already_flagged',
+        client_id: 'f-2',
+      });
+    },
+  );
 
-  it('counts the same user flagging twice at once once, and three users at once hide the message once', async () => {
-    const { channelId, message } = await channelWithMessage();
-    const twice = await Promise.all([
-      flag(members[0]!, channelId, message.id),
-      flag(members[0]!, channelId, message.id),
-    ]);
-    expect(twice.map((response) => response.statusCode).sort()).toEqual([200, 409]);
-    expect(await flagCount(message.id)).toBe(1);
+  it.skipIf(skip)(
+    'counts the same user flagging twice at once once, and three users at once hide the message once',
+    async () => {
+      const { channelId, message } = await channelWithMessage();
+      const twice = await Promise.all([
+        flag(members[0]!, channelId, message.id),
+        flag(members[0]!, channelId, message.id),
+      ]);
+      expect(twice.map((response) => response.statusCode).sort()).toEqual([200, 409]);
+      expect(await flagCount(message.id)).toBe(1);
 
-    const second = await channelWithMessage();
-    const three = await Promise.all(
-      members.slice(0, 3).map((member) => flag(member, second.channelId, second.message.id)),
-    );
-    expect(three.map((response) => response.statusCode)).toEqual([200, 200, 200]);
-    expect(three.map((response) => (response.json() as { flags: number }).flags).sort()).toEqual([1, 2, 3]);
-    expect(await moderationEvents(second.channelId)).toHaveLength(1);
-  });
+      const second = await channelWithMessage();
+      const three = await Promise.all(
+        members.slice(0, 3).map((member) => flag(member, second.channelId, second.message.id)),
+      );
+      expect(three.map((response) => response.statusCode)).toEqual([200, 200, 200]);
+      expect(three.map((response) => (response.json() as { flags: number }).flags).sort()).toEqual([1, 2, 3]);
+      expect(await moderationEvents(second.channelId)).toHaveLength(1);
+    },
+  );
 });
 
 describe.skipIf(skipDatabaseTests)('moderators approve and remove', () => {
