@@ -50,6 +50,8 @@ export class ChannelStream {
   private ready = false;
   private readonly pending = new Map<number, { event: ChannelEvent; bytes: Buffer }>();
   private readonly policy: EventPolicy;
+  /** The channel's topic, built once (it types what the bus hands this stream). */
+  private readonly topic: Topic<StreamEvent>;
   private gapTimer: NodeJS.Timeout | undefined;
   private filling = false;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -61,12 +63,13 @@ export class ChannelStream {
     private readonly options: StreamOptions,
   ) {
     this.policy = options.policy ?? withoutPolicy;
+    this.topic = topics.channel(channelId);
   }
 
   private starting: Promise<void> | undefined;
 
   /** Starts once; later calls wait for the same start. */
-  start(topic: Topic<StreamEvent> = topics.channel(this.channelId)): Promise<void> {
+  start(topic: Topic<StreamEvent> = this.topic): Promise<void> {
     this.starting ??= this.subscribeAndLocate(topic);
     return this.starting;
   }
@@ -107,7 +110,7 @@ export class ChannelStream {
     if (this.stopped) return;
     let event: StreamEvent;
     try {
-      event = decodeMessage(topics.channel(this.channelId), message);
+      event = decodeMessage(this.topic, message);
     } catch (error) {
       this.options.onError?.(error);
       return;
