@@ -69,7 +69,13 @@ export type EditHistory = {
     tx?: Executor,
   ): Promise<void>;
   insertLog(
-    values: { messageId: string; action: 'edit'; moderatorId: string; previousContent: string },
+    values: {
+      messageId: string;
+      channelId: string;
+      action: 'edit';
+      moderatorId: string;
+      previousContent: string;
+    },
     tx?: Executor,
   ): Promise<void>;
 };
@@ -200,7 +206,13 @@ export function createMessagesService(deps: {
           tx,
         );
         await moderationRepository.insertLog(
-          { messageId: row.message.id, action: 'edit', moderatorId: user.id, previousContent: previous },
+          {
+            messageId: row.message.id,
+            channelId: row.message.channelId,
+            action: 'edit',
+            moderatorId: user.id,
+            previousContent: previous,
+          },
           tx,
         );
         const message = (await messagesRepository.update(

@@ -1,4 +1,4 @@
-import { asc, count, eq } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { newId } from '../../shared/ids.js';
@@ -6,7 +6,9 @@ import {
   chatMessageEdits,
   chatMessageFlags,
   chatModerationLogs,
+  chatModerationQueue,
   type ModerationAction,
+  type ReviewDecision,
 } from './moderation.table.js';
 
 export function createModerationRepository({ db }: { db: Executor }) {
@@ -19,10 +21,12 @@ export function createModerationRepository({ db }: { db: Executor }) {
     },
     async insertLog(
       values: {
-        messageId: string;
+        messageId: string | null;
+        channelId: string | null;
         action: ModerationAction;
-        moderatorId: string;
+        moderatorId: string | null;
         previousContent?: string | null;
+        reason?: string | null;
       },
       tx: Executor = db,
     ) {
@@ -40,13 +44,60 @@ export function createModerationRepository({ db }: { db: Executor }) {
         .returning({ id: chatMessageFlags.id });
       return rows.length > 0;
     },
-    /** Clears a message's flags (a moderator approved it); answers how many there were. */
-    async deleteFlags(messageId: string, tx: Executor = db): Promise<number> {
-      const rows = await tx
-        .delete(chatMessageFlags)
-        .where(eq(chatMessageFlags.messageId, messageId))
-        .returning({ id: chatMessageFlags.id });
-      return rows.length;
+    /**
+     * Opens (or reopens) the message's queue entry: a flag sets its count of unresolved flags, a
+     * spam rule marks it spam. Either makes it pending again and moves its activity time.
+     */
+    async openReview(
+      values: { messageId: string; channelId: string; flagCount?: number; isSpam?: boolean },
+      tx: Executor = db,
+    ) {
+      const now = new Date();
+      const set: Record<string, unknown> = {
+        status: 'pendente',
+        lastActivityAt: now,
+        decision: null,
+        resolvedBy: null,
+        resolvedAt: null,
+        updatedAt: now,
+      };
+      if (values.flagCount !== undefined) set.flagCount = values.flagCount;
+      if (values.isSpam) set.isSpam = true;
+      await tx
+        .insert(chatModerationQueue)
+        .values({
+          messageId: values.messageId,
+          channelId: values.channelId,
+          flagCount: values.flagCount ?? 0,
+          isSpam: values.isSpam ?? false,
+          lastActivityAt: now,
+        })
+        .onConflictDoUpdate({ target: chatModerationQueue.messageId, set });
+    },
+    /**
+     * A moderator's decision: the message's unresolved flags are resolved (they no longer count
+     * toward hiding) and its queue entry, if any, is resolved with the decision.
+     */
+    async resolveReview(
+      values: { messageId: string; decision: ReviewDecision; moderatorId: string },
+      tx: Executor = db,
+    ) {
+      const now = new Date();
+      await tx
+        .update(chatMessageFlags)
+        .set({ resolvedAt: now })
+        .where(and(eq(chatMessageFlags.messageId, values.messageId), isNull(chatMessageFlags.resolvedAt)));
+      await tx
+        .update(chatModerationQueue)
+        .set({
+          status: 'resolvido',
+          flagCount: 0,
+          decision: values.decision,
+          resolvedBy: values.moderatorId,
+          resolvedAt: now,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(chatModerationQueue.messageId, values.messageId));
     },
     /** A message's earlier versions, oldest first, with who replaced each. */
     async listEdits(messageId: string, tx: Executor = db) {
@@ -63,12 +114,12 @@ export function createModerationRepository({ db }: { db: Executor }) {
         .where(eq(chatMessageEdits.messageId, messageId))
         .orderBy(asc(chatMessageEdits.createdAt), asc(chatMessageEdits.id));
     },
-    /** How many distinct users flagged the message. */
+    /** How many distinct users flagged the message since the last moderator decision. */
     async countFlaggers(messageId: string, tx: Executor = db): Promise<number> {
       const [row] = await tx
         .select({ n: count() })
         .from(chatMessageFlags)
-        .where(eq(chatMessageFlags.messageId, messageId));
+        .where(and(eq(chatMessageFlags.messageId, messageId), isNull(chatMessageFlags.resolvedAt)));
       return row?.n ?? 0;
     },
   };

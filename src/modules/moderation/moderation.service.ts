@@ -22,7 +22,7 @@ export function createModerationService(deps: {
   messagesRepository: Pick<MessagesRepository, 'update' | 'findById'>;
   moderationRepository: Pick<
     ModerationRepository,
-    'insertFlag' | 'countFlaggers' | 'insertLog' | 'deleteFlags' | 'listEdits'
+    'insertFlag' | 'countFlaggers' | 'insertLog' | 'openReview' | 'resolveReview' | 'listEdits'
   >;
   /** CHAT_FLAG_RATE_LIMIT, per user (`flag:<user>`). */
   flagRateLimiter: RateLimiter;
@@ -50,15 +50,23 @@ export function createModerationService(deps: {
           tx,
         );
         if (!isNew) throw createAlreadyFlaggedError();
+        const channelId = standing.channel.id;
         await moderationRepository.insertLog(
-          { messageId: row.message.id, action: 'flag', moderatorId: user.id },
+          {
+            messageId: row.message.id,
+            channelId,
+            action: 'flag',
+            moderatorId: user.id,
+            reason: motivo ?? null,
+          },
           tx,
         );
         const flags = await moderationRepository.countFlaggers(row.message.id, tx);
+        await moderationRepository.openReview({ messageId: row.message.id, channelId, flagCount: flags }, tx);
         if (flags >= settings.hideThreshold && row.message.hiddenAt === null) {
           await deps.messagesRepository.update(row.message.id, { hiddenAt: new Date() }, tx);
           await moderationRepository.insertLog(
-            { messageId: row.message.id, action: 'hidden', moderatorId: user.id },
+            { messageId: row.message.id, channelId, action: 'hidden', moderatorId: user.id },
             tx,
           );
           await events.record({
@@ -97,37 +105,39 @@ export function createModerationService(deps: {
      * clears its flags; `remove` deletes it (participants then get 404). Each is logged and
      * broadcast to the channel as `chat.moderation`. A deleted or absent message answers 404.
      */
-    async decide(user: AuthUser, messageId: string, decision: 'approve' | 'remove') {
+    async decide(user: AuthUser, messageId: string, decision: 'approve' | 'remove', motivo?: string) {
       if (!isModerator(user)) throw createNotModeratorError();
       return uow.run(async (tx, events) => {
         const row = await deps.messagesRepository.findById(messageId, tx, { lock: true });
         if (!row || row.message.deletedAt) throw createMessageNotFoundError();
         const { message } = row;
+        const action = decision === 'approve' ? 'approved' : 'removed';
         if (decision === 'approve') {
           await deps.messagesRepository.update(message.id, { hiddenAt: null, isSpam: false }, tx);
-          await moderationRepository.deleteFlags(message.id, tx);
         } else {
           await deps.messagesRepository.update(message.id, { deletedAt: new Date() }, tx);
         }
+        await moderationRepository.resolveReview(
+          { messageId: message.id, decision: action, moderatorId: user.id },
+          tx,
+        );
         await moderationRepository.insertLog(
           {
             messageId: message.id,
-            action: decision,
+            channelId: message.channelId,
+            action,
             moderatorId: user.id,
             previousContent: message.conteudo,
+            reason: motivo ?? null,
           },
           tx,
         );
         await events.record({
           channelId: message.channelId,
           type: 'chat.moderation',
-          payload: { action: decision === 'approve' ? 'approved' : 'removed', mensagem_id: message.id },
+          payload: { action, mensagem_id: message.id },
         });
-        return {
-          id: message.id,
-          channel: message.channelId,
-          action: decision === 'approve' ? 'approved' : 'removed',
-        } as const;
+        return { id: message.id, channel: message.channelId, action } as const;
       });
     },
   };

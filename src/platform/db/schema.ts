@@ -1,5 +1,6 @@
 // Every table, for drizzle-kit and for the typed query builder.
 export * from '../../modules/users/users.table.js';
+export * from '../../modules/users/moderators.table.js';
 export * from '../../modules/auth/auth.table.js';
 export * from '../../modules/contexts/contexts.table.js';
 export * from '../../modules/channels/channels.table.js';
