@@ -73,14 +73,36 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
     };
   }
 
+  const peers: Array<{ app: FastifyInstance; deps: Dependencies }> = [];
+  /**
+   * A second API node in this process: its own app, bus connection and job runner, over the same
+   * database and the same settings (so, with REDIS_URL, the same Redis prefix: the two share fan-out
+   * and limits as production nodes do). Closed with the test app.
+   */
+  async function addNode() {
+    const peerDeps = await createDependencies(config, {
+      database: database.handle,
+      wrapBus: options.wrapBus,
+    });
+    const peerApp = await buildApp(peerDeps);
+    await peerApp.ready();
+    peers.push({ app: peerApp, deps: peerDeps });
+    return { app: peerApp, deps: peerDeps, inject: (request: InjectOptions) => peerApp.inject(request) };
+  }
+
   return {
     app,
     deps,
     config,
     database,
     createUser,
+    addNode,
     inject: (options: InjectOptions) => app.inject(options),
     async close() {
+      for (const peer of peers.splice(0)) {
+        await peer.app.close();
+        await peer.deps.close();
+      }
       await app.close();
       await deps.close();
       await database.drop();

@@ -83,8 +83,8 @@ export class WsClient {
   }
 }
 
-/** Starts the app on a free loopback port (once) and returns its ws:// base URL. */
-export async function listen(t: TestApp): Promise<string> {
+/** Starts the app (or a node of `t.addNode()`) on a free loopback port (once); returns its ws:// base URL. */
+export async function listen(t: Pick<TestApp, 'app'>): Promise<string> {
   if (!t.app.server.listening) await t.app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = t.app.server.address() as AddressInfo;
   return `ws://127.0.0.1:${port}`;
