@@ -214,11 +214,16 @@ describe.skipIf(skipDatabaseTests)("the moderator's queue and the moderation log
     // A forged cursor, or one of the other order, answers 400.
     const first = await queue(`canal=${channelId}&ordem=flags&limit=2`);
     const cursor = new URL(first.next!).searchParams.get('cursor')!;
-    for (const bad of [
+    const uuid = newId();
+    const forged = [
       `ordem=recentes&cursor=${cursor}`,
       'cursor=bm9wZQ',
       `cursor=${btoa('["f",-1,"x"]')}`,
-    ]) {
+      `cursor=${btoa(`["f",3000000000,"${uuid}"]`)}`,
+      `ordem=recentes&cursor=${btoa(`["r","2024-01-01T00:00:00+23:59","${uuid}"]`)}`,
+      `ordem=recentes&cursor=${btoa(`["r","0000-01-01T00:00:00.000000Z","${uuid}"]`)}`,
+    ];
+    for (const bad of forged) {
       const response = await get(moderator, `/api/chat/moderacao/flags/?canal=${channelId}&${bad}`);
       expect(response.statusCode, bad).toBe(400);
       expect(response.json()).toMatchObject({ code: 'invalid_cursor' });
@@ -255,6 +260,7 @@ describe.skipIf(skipDatabaseTests)("the moderator's queue and the moderation log
     const bad: Array<[string, string]> = [
       ['desde=ontem', 'moderation.invalid_date'],
       ['ate=2024-02-30T00:00:00Z', 'moderation.invalid_date'],
+      ['desde=0000-01-01T00:00:00Z', 'moderation.invalid_date'],
       ['canal=not-a-uuid', 'validation_error'],
       ['status=aberto', 'validation_error'],
       ['ordem=antigas', 'validation_error'],

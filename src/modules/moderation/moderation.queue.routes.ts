@@ -157,9 +157,12 @@ export const moderationQueueRoutes: FastifyPluginAsyncTypebox<{
         const rows = moderationQueueService.exportLogs(user, filters);
         const csv = csvStream(LOG_CSV_COLUMNS);
         // A failure mid-way destroys the stream, so the client sees a cut download, not a short file.
-        void pipeline(Readable.from(rows), csv).catch((error: unknown) =>
-          request.log.error({ err: error }, 'moderation log CSV export failed'),
-        );
+        void pipeline(Readable.from(rows), csv).catch((error: unknown) => {
+          // The client going away mid-download is not a failure of ours.
+          const aborted = (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE';
+          if (aborted) request.log.debug('moderation log CSV download aborted by the client');
+          else request.log.error({ err: error }, 'moderation log CSV export failed');
+        });
         return (
           reply
             .type(CSV_CONTENT_TYPE)

@@ -50,8 +50,12 @@ export const LOG_CSV_COLUMNS = [
 /** Rows read per query while streaming the CSV: memory stays flat whatever the log's size. */
 const CSV_BATCH_SIZE = 500;
 
+/** Only the form the repository writes (UTC, microseconds): anything else could fail in SQL. */
 const isExactTime = (value: unknown): value is string =>
-  typeof value === 'string' && value.length <= 40 && parseIsoTimestamp(value) !== undefined;
+  typeof value === 'string' &&
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(value) &&
+  parseIsoTimestamp(value) !== undefined;
+const MAX_INT32 = 2_147_483_647;
 const isId = (value: unknown): value is string => typeof value === 'string' && isUuid(value);
 
 function parseDates(input: { desde?: string | undefined; ate?: string | undefined }) {
@@ -66,7 +70,12 @@ function decodeQueueCursor(value: string, order: QueueOrder): QueueAfter {
   const parts = decodeKeyCursor(value, (p): p is [string, number | string, string] => p.length === 3);
   if (parts?.[0] === 'f' && order === 'flags') {
     const [, flagCount, messageId] = parts;
-    if (Number.isSafeInteger(flagCount) && (flagCount as number) >= 0 && isId(messageId))
+    if (
+      Number.isInteger(flagCount) &&
+      (flagCount as number) >= 0 &&
+      (flagCount as number) <= MAX_INT32 &&
+      isId(messageId)
+    )
       return { order, flagCount: flagCount as number, messageId };
   }
   if (parts?.[0] === 'r' && order === 'recentes') {
