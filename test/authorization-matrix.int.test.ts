@@ -545,6 +545,50 @@ const moderatorRemovesMessage: Endpoint = {
   },
 };
 
+/** The owner flags the participant's message first, so the queue and the log have an entry for it. */
+function moderationListEndpoint(list: 'flags' | 'logs' | 'logs csv'): Endpoint {
+  return {
+    name:
+      list === 'flags'
+        ? 'GET moderacao/flags/'
+        : list === 'logs'
+          ? 'GET moderacao/logs/'
+          : 'GET moderacao/logs/?formato=csv',
+    channelScoped: false,
+    fresh: true,
+    async attempt(f, role) {
+      const message = f.messages.participant;
+      const flagged = await send(f.owner, 'POST', `${messagePath(f, message.id)}flag/`, { motivo: 'matrix' });
+      expect(flagged.statusCode, flagged.body).toBe(200);
+      const path =
+        list === 'flags'
+          ? `chat/moderacao/flags/?canal=${f.channelId}`
+          : `chat/moderacao/logs/?canal=${f.channelId}${list === 'logs csv' ? '&formato=csv' : ''}`;
+      const response = await send(userFor(f, role), 'GET', path);
+      return {
+        response,
+        async effect(allowed) {
+          if (!allowed) return;
+          if (list === 'flags') {
+            expect(response.json()).toMatchObject({
+              results: [{ mensagem: { id: message.id }, flags: 1, motivos: [{ motivo: 'matrix' }] }],
+            });
+          } else if (list === 'logs') {
+            expect(response.json()).toMatchObject({
+              results: [
+                { acao: 'flag', mensagem_id: message.id, ator: { id: f.owner.id }, motivo: 'matrix' },
+              ],
+            });
+          } else {
+            expect(response.headers['content-type']).toBe('text/csv; charset=utf-8');
+            expect(response.body).toContain(`,flag,${f.owner.id},`);
+          }
+        },
+      };
+    },
+  };
+}
+
 type MessageState = { pinned_at: string | null; reactions: Record<string, number> };
 
 async function messageState(f: Fixture, messageId: string): Promise<MessageState> {
@@ -749,6 +793,9 @@ const MATRIX: Row[] = [
   { endpoint: reactToMessage,                       expected: [401, 404, 200, 200, 200, 403] },
   { endpoint: flagOthersMessage,                    expected: [401, 404, 200, 200, 200, 200] },
   { endpoint: moderatorRemovesMessage,              expected: [401, 403, 403, 403, 403, 200] },
+  { endpoint: moderationListEndpoint('flags'),      expected: [401, 403, 403, 403, 403, 200] },
+  { endpoint: moderationListEndpoint('logs'),       expected: [401, 403, 403, 403, 403, 200] },
+  { endpoint: moderationListEndpoint('logs csv'),   expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204] },
   { endpoint: getMe,                                expected: [401, 200, 200, 200, 200, 200] },

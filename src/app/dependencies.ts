@@ -33,6 +33,8 @@ import {
 } from '../platform/rate-limit/rate-limit.js';
 import { Redis } from 'ioredis';
 import { createModerationRepository } from '../modules/moderation/moderation.repository.js';
+import { createModerationQueueRepository } from '../modules/moderation/moderation.queue.repository.js';
+import { createModerationQueueService } from '../modules/moderation/moderation.queue.js';
 import { createParticipantsRepository } from '../modules/channels/participants.repository.js';
 import { createParticipantsService } from '../modules/channels/participants.service.js';
 import { createReactionsRepository } from '../modules/reactions/reactions.repository.js';
@@ -199,6 +201,9 @@ export async function createDependencies(
     flagRateLimiter: rateLimiter(config.chat.flagRateLimit),
     settings: { hideThreshold: config.chat.flagHideThreshold },
   });
+  const moderationQueueService = createModerationQueueService({
+    queueRepository: createModerationQueueRepository({ db }),
+  });
   const reactionsService = createReactionsService({
     uow,
     access,
@@ -255,6 +260,7 @@ export async function createDependencies(
     messagesService,
     reactionsService,
     moderationService,
+    moderationQueueService,
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,

@@ -22,6 +22,8 @@ export async function registerOpenApi(app: FastifyInstance) {
       },
       security: [{ bearer: [] }, { session: [] }],
     },
+    transformObject: (document) =>
+      'openapiObject' in document ? markOptionalBodies(document.openapiObject) : document.swaggerObject,
   });
   await app.register(async (docs) => {
     // The interactive docs are public pages, like the document they render.
@@ -33,4 +35,22 @@ export async function registerOpenApi(app: FastifyInstance) {
   app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
+}
+
+type OpenApiDocument = { paths?: Record<string, Record<string, { requestBody?: OpenApiBody } | undefined>> };
+type OpenApiBody = { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> };
+
+/**
+ * @fastify/swagger marks every request body required; a route whose body schema admits null (no
+ * body at all, as approve and remove) takes it optionally, and the document says so.
+ */
+function markOptionalBodies<T>(document: T): T {
+  for (const methods of Object.values((document as OpenApiDocument).paths ?? {})) {
+    for (const operation of Object.values(methods)) {
+      const body = operation?.requestBody;
+      if (body && Object.values(body.content ?? {}).some((media) => media.schema?.nullable === true))
+        body.required = false;
+    }
+  }
+  return document;
 }

@@ -20,3 +20,23 @@ export function decodeCursor(value: string): Cursor | undefined {
     return undefined;
   }
 }
+
+/**
+ * Opaque cursors for lists ordered by several columns (a count, a time, an id): base64url JSON of
+ * the last row's sort key. `isValid` checks the decoded parts, so a forged cursor answers 400.
+ */
+export function encodeKeyCursor(parts: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
+
+export function decodeKeyCursor<T extends (string | number)[]>(
+  value: string,
+  isValid: (parts: unknown[]) => parts is T,
+): T | undefined {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
+    return Array.isArray(parsed) && isValid(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -6,6 +6,8 @@ export function parseIsoTimestamp(value: string): Date | undefined {
     );
   if (!match) return undefined;
   const [, year, month, day, hour = '0', minute = '0', second = '0', zone] = match;
+  // PostgreSQL has no year 0 (it answers an error, not a match).
+  if (Number(year) < 1) return undefined;
   const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
   if (Number(month) < 1 || Number(month) > 12 || Number(day) < 1 || Number(day) > daysInMonth)
     return undefined;

@@ -20,3 +20,8 @@ export const createHistoryForbiddenError = createErrorFactory({
   code: 'moderation.history_forbidden',
   detail: "Only the message's sender, channel admins and moderators may read its history.",
 });
+export const createInvalidModerationDateError = createErrorFactory({
+  status: 400,
+  code: 'moderation.invalid_date',
+  detail: 'desde and ate must be ISO 8601 timestamps.',
+});

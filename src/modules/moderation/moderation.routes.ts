@@ -12,6 +12,22 @@ export const FlagResult = Type.Object({
   flags: Type.Integer({ description: 'Distinct users who flagged the message' }),
 });
 
+/** Optional: approve and remove also take no body at all. */
+const DecisionBody = Type.Union(
+  [
+    Type.Object(
+      {
+        motivo: Type.Optional(
+          Type.String({ maxLength: 500, description: 'Why; kept in the moderation log' }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ],
+  { description: "Optional `{motivo}`, stored as the log entry's reason" },
+);
+
 const DecisionResult = Type.Object({
   id: Type.String({ format: 'uuid' }),
   channel: Type.String({ format: 'uuid' }),
@@ -99,10 +115,12 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: Mo
             (decision === 'approve' ? '`approved`.' : '`removed`.'),
           tags: ['moderation'],
           params: Type.Object({ mid: Type.String({ format: 'uuid' }) }),
-          response: { 200: DecisionResult, ...errorResponses(401, 403, 404) },
+          body: DecisionBody,
+          response: { 200: DecisionResult, ...errorResponses(400, 401, 403, 404) },
         },
       },
-      async (request) => moderationService.decide(currentUser(request), request.params.mid, decision),
+      async (request) =>
+        moderationService.decide(currentUser(request), request.params.mid, decision, request.body?.motivo),
     );
   }
 };
