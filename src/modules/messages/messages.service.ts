@@ -2,7 +2,7 @@ import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { createRateLimitedError } from '../../shared/errors.js';
-import type { UnitOfWork } from '../../shared/events.js';
+import type { EventRecorder, UnitOfWork } from '../../shared/events.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
@@ -18,6 +18,7 @@ import {
 import { messageVisibility } from './messages.policy.js';
 import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
 import { createMessageSender } from './messages.send.js';
+import type { MessageRow } from './messages.table.js';
 import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 
 export type { SendMessageInput } from './messages.send.js';
@@ -80,6 +81,58 @@ export type EditHistory = {
   ): Promise<void>;
 };
 
+/**
+ * The one write of an edit, inside the caller's transaction: keeps the replaced text in the
+ * history and the moderation log, rewrites the message and records `chat.message.updated`. Used by
+ * PATCH and by the moderators' restore of an earlier version, so both reach clients the same way.
+ */
+export function createMessageEditor(deps: {
+  messagesRepository: Pick<MessagesRepository, 'update'>;
+  moderationRepository: EditHistory;
+  reactionsRepository: ReactionCounter;
+}) {
+  const { messagesRepository, moderationRepository, reactionsRepository } = deps;
+  return {
+    async applyEdit(
+      tx: Executor,
+      events: Pick<EventRecorder, 'record'>,
+      input: {
+        /** The message as read (and locked) in this transaction. */
+        row: MessageWithSender;
+        editorId: string;
+        content: Partial<Pick<MessageRow, 'conteudo' | 'conteudoCifrado' | 'alg' | 'keyVersion'>>;
+      },
+    ): Promise<MessageWithSender & { view: MessageView }> {
+      const { row, editorId } = input;
+      const previous = row.message.conteudoCifrado ?? row.message.conteudo;
+      await moderationRepository.insertEdit(
+        { messageId: row.message.id, previousContent: previous, editorId },
+        tx,
+      );
+      await moderationRepository.insertLog(
+        {
+          messageId: row.message.id,
+          channelId: row.message.channelId,
+          action: 'edit',
+          moderatorId: editorId,
+          previousContent: previous,
+        },
+        tx,
+      );
+      const message = (await messagesRepository.update(
+        row.message.id,
+        { ...input.content, editedAt: new Date() },
+        tx,
+      ))!;
+      const counts = (await reactionsRepository.countByMessage([message.id], tx)).get(message.id);
+      const view = toMessageView({ message, username: row.username }, counts);
+      await events.record({ channelId: message.channelId, type: 'chat.message.updated', payload: view });
+      return { message, username: row.username, view };
+    },
+  };
+}
+export type MessageEditor = ReturnType<typeof createMessageEditor>;
+
 /** The newest visible message of each channel with its reactions, by channel id (the channel list's `ultima_mensagem`). */
 export function createLastMessageReader(deps: {
   messagesRepository: Pick<MessagesRepository, 'findLastMessages'>;
@@ -108,6 +161,7 @@ export function createMessagesService(deps: {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
   const { findVisible } = createMessageFinder({ messagesRepository });
   const checkContent = createContentChecker(settings);
+  const editor = createMessageEditor({ messagesRepository, moderationRepository, reactionsRepository });
 
   async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
@@ -200,30 +254,7 @@ export function createMessagesService(deps: {
           ...input,
           alg: standing.channel.e2eeHabilitado ? 'AES-GCM' : undefined,
         });
-        const previous = row.message.conteudoCifrado ?? row.message.conteudo;
-        await moderationRepository.insertEdit(
-          { messageId: row.message.id, previousContent: previous, editorId: user.id },
-          tx,
-        );
-        await moderationRepository.insertLog(
-          {
-            messageId: row.message.id,
-            channelId: row.message.channelId,
-            action: 'edit',
-            moderatorId: user.id,
-            previousContent: previous,
-          },
-          tx,
-        );
-        const message = (await messagesRepository.update(
-          row.message.id,
-          { ...content, editedAt: new Date() },
-          tx,
-        ))!;
-        const counts = (await reactionsRepository.countByMessage([message.id], tx)).get(message.id);
-        const view = toMessageView({ message, username: row.username }, counts);
-        await events.record({ channelId: standing.channel.id, type: 'chat.message.updated', payload: view });
-        return { message, username: row.username };
+        return editor.applyEdit(tx, events, { row, editorId: user.id, content });
       });
       return (await withReactions([updated]))[0]!;
     },
