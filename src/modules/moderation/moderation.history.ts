@@ -3,6 +3,7 @@ import type { UnitOfWork } from '../../shared/events.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess } from '../channels/channels.access.js';
 import type { MessageEditor, MessageFinder } from '../messages/messages.service.js';
+import { replyVisibility } from '../messages/messages.replies.js';
 import type { MessageView } from '../messages/messages.views.js';
 import {
   createRestoreEncryptedError,
@@ -82,7 +83,7 @@ export function createHistoryRestorer(deps: {
           },
           tx,
         );
-        return updated.view;
+        return replyVisibility.forViewer(updated.view, standing);
       });
     },
   };
