@@ -589,6 +589,42 @@ function moderationListEndpoint(list: 'flags' | 'logs' | 'logs csv'): Endpoint {
   };
 }
 
+/**
+ * The participant's message, edited once by the owner; the attempt restores its first version (the
+ * participant is its sender, which alone does not allow restoring).
+ */
+const restoreOthersVersion: Endpoint = {
+  name: 'POST channels/<id>/messages/<mid>/history/<version_id>/restore/',
+  channelScoped: true,
+  fresh: true,
+  async attempt(f, role) {
+    const message = f.messages.participant;
+    const edited = `editada ${unique()}`;
+    // Where the owner cannot edit (a deleted channel, a removed owner), any id stands in: those
+    // cases only check the status.
+    let versionId = newId();
+    if ((await send(f.owner, 'PATCH', messagePath(f, message.id), { conteudo: edited })).statusCode === 200) {
+      const history = await send(f.owner, 'GET', `${messagePath(f, message.id)}history/`);
+      const [version] = history.json<{ results: Array<{ id: string; conteudo: string }> }>().results;
+      expect(version?.conteudo).toBe(message.conteudo);
+      versionId = version!.id;
+    }
+    const response = await send(
+      userFor(f, role),
+      'POST',
+      `${messagePath(f, message.id)}history/${versionId}/restore/`,
+    );
+    return {
+      response,
+      async effect(allowed) {
+        if (allowed) expect(response.json()).toMatchObject({ id: message.id, conteudo: message.conteudo });
+        const seen = await send(f.owner, 'GET', messagePath(f, message.id));
+        expect(seen.json<MessageBody>().conteudo).toBe(allowed ? message.conteudo : edited);
+      },
+    };
+  },
+};
+
 type MessageState = { pinned_at: string | null; reactions: Record<string, number> };
 
 async function messageState(f: Fixture, messageId: string): Promise<MessageState> {
@@ -792,6 +828,7 @@ const MATRIX: Row[] = [
   { endpoint: unpinMessage,                         expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: reactToMessage,                       expected: [401, 404, 200, 200, 200, 403] },
   { endpoint: flagOthersMessage,                    expected: [401, 404, 200, 200, 200, 200] },
+  { endpoint: restoreOthersVersion,                 expected: [401, 404, 403, 200, 200, 200] },
   { endpoint: moderatorRemovesMessage,              expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: moderationListEndpoint('flags'),      expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: moderationListEndpoint('logs'),       expected: [401, 403, 403, 403, 403, 200] },

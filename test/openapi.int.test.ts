@@ -39,7 +39,7 @@ describe.skipIf(skipDatabaseTests)('OpenAPI document', () => {
     const withBody = operations.filter(
       ({ path, method }) =>
         ['post', 'patch', 'put'].includes(method) &&
-        !/\/(leave|pin|unpin)\/$/.test(path) &&
+        !/\/(leave|pin|unpin|restore)\/$/.test(path) &&
         !path.endsWith('/logout'),
     );
     for (const { path, method, operation } of withBody) {

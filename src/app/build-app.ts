@@ -128,7 +128,10 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(messagesRoutes, { messagesService: deps.messagesService });
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
       await chat.register(reactionsRoutes, { reactionsService: deps.reactionsService });
-      await chat.register(moderationRoutes, { moderationService: deps.moderationService });
+      await chat.register(moderationRoutes, {
+        moderationService: deps.moderationService,
+        historyRestorer: deps.historyRestorer,
+      });
       await chat.register(moderationQueueRoutes, { moderationQueueService: deps.moderationQueueService });
       await chat.register(operationsRoutes, { operationsService: deps.operationsService });
     },

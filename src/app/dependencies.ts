@@ -17,11 +17,13 @@ import { createUnitOfWork } from '../modules/events/events.service.js';
 import { createMessagesRepository } from '../modules/messages/messages.repository.js';
 import {
   createLastMessageReader,
+  createMessageEditor,
   createMessageFinder,
   createMessagesService,
 } from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
 import { createModerationService } from '../modules/moderation/moderation.service.js';
+import { createHistoryRestorer } from '../modules/moderation/moderation.history.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
 import { publishOn, topics, type AccessChange } from '../shared/topics.js';
@@ -204,6 +206,13 @@ export async function createDependencies(
   const moderationQueueService = createModerationQueueService({
     queueRepository: createModerationQueueRepository({ db }),
   });
+  const historyRestorer = createHistoryRestorer({
+    uow,
+    access,
+    messages: createMessageFinder({ messagesRepository }),
+    editor: createMessageEditor({ messagesRepository, moderationRepository, reactionsRepository }),
+    moderationRepository,
+  });
   const reactionsService = createReactionsService({
     uow,
     access,
@@ -261,6 +270,7 @@ export async function createDependencies(
     reactionsService,
     moderationService,
     moderationQueueService,
+    historyRestorer,
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,

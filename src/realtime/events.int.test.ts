@@ -18,7 +18,7 @@ type Message = {
   conteudo: string;
   conteudo_cifrado: string | null;
   hidden_at: string | null;
-  reply_to: string | null;
+  reply_to: { id: string; [key: string]: unknown } | null;
   reactions: Record<string, number>;
   [key: string]: unknown;
 };
@@ -173,7 +173,11 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
         // reply_to follows the REST rules too.
         b.send({ tipo: 'text', conteudo: 'resposta', reply_to: ack.id, client_id: 'c-2' });
         const reply = await ackFor(b, 'c-2');
-        expect(payloadOf(await eventAt(a, reply.seq as number)).reply_to).toBe(ack.id);
+        expect(payloadOf(await eventAt(a, reply.seq as number)).reply_to).toMatchObject({
+          id: ack.id,
+          conteudo: 'oi pelo socket',
+          remetente: { id: bob.id, username: bob.username },
+        });
       },
     );
 
@@ -963,6 +967,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('realtime events ($name)', ({ red
           mensagem_id: fromAlice.id,
           remetente: { id: alice.id, username: alice.username },
           preview: 'para o bob',
+          reply_to: null,
         });
         const second = await n.waitFor((frame) => frame.mensagem_id === fromCarol.id);
         expect(second).toMatchObject({

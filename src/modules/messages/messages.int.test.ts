@@ -24,7 +24,7 @@ type Message = {
   conteudo_cifrado: string | null;
   alg: string | null;
   key_version: number | null;
-  reply_to: string | null;
+  reply_to: { id: string; [key: string]: unknown } | null;
   client_id: string | null;
   pinned_at: string | null;
   hidden_at: string | null;
@@ -251,9 +251,18 @@ describe.skipIf(skipDatabaseTests)('messages', () => {
     it('reply_to must be a visible message of the same channel', async () => {
       const original = await sendText(bob, channelId, 'pergunta');
       const reply = await sendText(carol, channelId, 'resposta', { reply_to: original.id });
-      expect(reply.reply_to).toBe(original.id);
+      // reply_to is the parent's preview (messages.replies.ts), on the send and on reads.
+      const preview = {
+        id: original.id,
+        remetente: { id: bob.id, username: bob.username },
+        conteudo: 'pergunta',
+        tipo: 'text',
+        hidden_at: null,
+        is_spam: false,
+      };
+      expect(reply.reply_to).toEqual(preview);
       const fetched = await t.inject({ url: messageUrl(channelId, reply.id), headers: alice.auth });
-      expect(fetched.json()).toMatchObject({ reply_to: original.id });
+      expect(fetched.json()).toMatchObject({ reply_to: preview });
 
       const otherChannel = await newChannel(bob, []);
       const elsewhere = await sendText(bob, otherChannel, 'em outro canal');

@@ -5,6 +5,7 @@ import type {
   ChannelEventRefreshers,
   Viewer,
 } from '../../shared/events.js';
+import { createReplyRefresher, replyVisibility } from './messages.replies.js';
 import type { MessagesRepository } from './messages.repository.js';
 import type { MessageView } from './messages.views.js';
 
@@ -31,10 +32,15 @@ type MessageEventType = 'chat.message' | 'chat.message.updated';
 
 function messageEventPolicy<T extends MessageEventType>(): ChannelEventPolicy<T> {
   return {
-    redact: (event) =>
-      messageVisibility.isHidden(event.payload)
-        ? ({ ...event, payload: messageVisibility.withoutContent(event.payload) } as ChannelEvent<T>)
-        : undefined,
+    redact: (event) => {
+      const hidden = messageVisibility.isHidden(event.payload);
+      // A reply to a hidden or spam parent: non-moderators get `{id, indisponivel}` (messages.replies.ts).
+      const replyRestricted = replyVisibility.isRestricted(event.payload.reply_to);
+      if (!hidden && !replyRestricted) return undefined;
+      let payload = hidden ? messageVisibility.withoutContent(event.payload) : event.payload;
+      if (replyRestricted) payload = { ...payload, reply_to: replyVisibility.redact(payload.reply_to) };
+      return { ...event, payload } as ChannelEvent<T>;
+    },
     seesOriginal: (_event, viewer) => messageVisibility.seesHidden(viewer),
   };
 }
@@ -49,7 +55,7 @@ export const messageEventPolicies: ChannelEventPolicies = {
  * hidden ones carry `hidden_at` (the policy above then redacts them), deleted ones no content.
  */
 export function createMessageEventRefreshers(deps: {
-  messagesRepository: Pick<MessagesRepository, 'findHiddenOrDeleted'>;
+  messagesRepository: Pick<MessagesRepository, 'findHiddenOrDeleted' | 'findReplyParents'>;
 }): ChannelEventRefreshers {
   async function refresh<T extends MessageEventType>(events: Array<ChannelEvent<T>>) {
     const states = new Map(
@@ -66,8 +72,9 @@ export function createMessageEventRefreshers(deps: {
       return event;
     });
   }
+  const refreshReplies = createReplyRefresher(deps);
   return {
-    'chat.message': (events) => refresh(events),
-    'chat.message.updated': (events) => refresh(events),
+    'chat.message': async (events) => refreshReplies(await refresh(events)),
+    'chat.message.updated': async (events) => refreshReplies(await refresh(events)),
   };
 }

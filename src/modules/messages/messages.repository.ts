@@ -14,6 +14,7 @@ import {
   sql,
   type SQL,
 } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { buildPreparedSql, executePrepared, type Executor } from '../../platform/db/client.js';
 import { users } from '../users/users.table.js';
 import { participantKeepsAccess } from '../channels/channels.access.js';
@@ -21,9 +22,36 @@ import { accessSql } from '../channels/channels.repository.js';
 import { chatChannels } from '../channels/channels.table.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatParticipants } from '../channels/participants.table.js';
+import { REPLY_PREVIEW_CHARS, type ReplyParentRow } from './messages.replies.js';
 import { chatMessages, type MessageRow } from './messages.table.js';
 
-export type MessageWithSender = { message: MessageRow; username: string | null };
+// A reply's parent and its sender, joined at read time so previews follow its current state.
+const replyParent = alias(chatMessages, 'reply_parent');
+const replySender = alias(users, 'reply_sender');
+
+/** The columns of a reply's parent that its preview needs (ReplyParent), cut in the database. */
+const replyParentColumns = (
+  parent: typeof replyParent | typeof chatMessages,
+  sender: typeof replySender | typeof users,
+) => ({
+  id: parent.id,
+  remetenteId: parent.remetenteId,
+  username: sender.username,
+  tipo: parent.tipo,
+  conteudo: sql<string>`left(${parent.conteudo}, ${sql.raw(String(REPLY_PREVIEW_CHARS))})`,
+  encrypted: sql<boolean>`(${parent.conteudoCifrado} is not null)`,
+  hiddenAt: parent.hiddenAt,
+  isSpam: parent.isSpam,
+  deletedAt: parent.deletedAt,
+});
+
+/** A message with its sender's username and, for a reply, its parent as the preview needs it. */
+export type MessageWithSender = {
+  message: MessageRow;
+  username: string | null;
+  /** Absent, null or all-null (a left join) when the message is not a reply or its parent row is gone. */
+  replyTo?: ReplyParentRow | null | undefined;
+};
 
 /** One message to store with its `chat.message` event (seq is given by the database). */
 export type MessageWrite<Payload extends object = object> = {
@@ -119,9 +147,15 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
 export function createMessagesRepository({ db }: { db: Executor }) {
   const selectWithSender = (tx: Executor) =>
     tx
-      .select({ message: chatMessages, username: users.username })
+      .select({
+        message: chatMessages,
+        username: users.username,
+        replyTo: replyParentColumns(replyParent, replySender),
+      })
       .from(chatMessages)
-      .leftJoin(users, eq(users.id, chatMessages.remetenteId));
+      .leftJoin(users, eq(users.id, chatMessages.remetenteId))
+      .leftJoin(replyParent, eq(replyParent.id, chatMessages.replyToId))
+      .leftJoin(replySender, eq(replySender.id, replyParent.remetenteId));
 
   return {
     /**
@@ -194,6 +228,31 @@ export function createMessagesRepository({ db }: { db: Executor }) {
       );
       const [row] = options.lock ? await query.for('update', { of: chatMessages }) : await query;
       return row;
+    },
+    /**
+     * The parent a send names in `reply_to`, if it is a message of this channel: what the send
+     * checks and what its preview needs (the text cut here), in the one read the send makes.
+     */
+    async findReplyParent(
+      channelId: string,
+      messageId: string,
+      tx: Executor = db,
+    ): Promise<ReplyParentRow | undefined> {
+      const [row] = await tx
+        .select(replyParentColumns(chatMessages, users))
+        .from(chatMessages)
+        .leftJoin(users, eq(users.id, chatMessages.remetenteId))
+        .where(and(eq(chatMessages.channelId, channelId), eq(chatMessages.id, messageId)));
+      return row;
+    },
+    /** Reply parents by id, in their current state (a `since` replay's previews). */
+    async findReplyParents(ids: string[], tx: Executor = db): Promise<ReplyParentRow[]> {
+      if (ids.length === 0) return [];
+      return tx
+        .select(replyParentColumns(chatMessages, users))
+        .from(chatMessages)
+        .leftJoin(users, eq(users.id, chatMessages.remetenteId))
+        .where(inArray(chatMessages.id, ids));
     },
     /** A message by id, whatever its channel (moderators act on messages across channels). */
     async findById(

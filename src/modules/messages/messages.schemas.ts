@@ -22,6 +22,21 @@ const CIPHERTEXT_MAX_LENGTH = maxCiphertextLength(MESSAGE_MAX_CHARS_LIMIT);
 
 const NullableDate = () => NullableString({ format: 'date-time' });
 
+const ReplyPreviewSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  remetente: Type.Union([Type.Object({ id: Type.String(), username: Type.String() }), Type.Null()]),
+  conteudo: Type.String({
+    description: "The parent's first 120 characters; '' when it is end-to-end encrypted",
+  }),
+  tipo: Type.String({ enum: ['text', 'image', 'video', 'file'] }),
+  hidden_at: NullableDate(),
+  is_spam: Type.Boolean(),
+});
+const ReplyUnavailableSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  indisponivel: Type.Literal(true),
+});
+
 export const MessageSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   channel: Type.String({ format: 'uuid' }),
@@ -32,7 +47,11 @@ export const MessageSchema = Type.Object({
   conteudo_cifrado: NullableString(),
   alg: NullableString(),
   key_version: Type.Union([Type.Integer(), Type.Null()]),
-  reply_to: NullableString({ format: 'uuid' }),
+  reply_to: Type.Union([ReplyPreviewSchema, ReplyUnavailableSchema, Type.Null()], {
+    description:
+      "A reply's parent: a preview, or `{id, indisponivel: true}` when it is deleted (for everyone) " +
+      'or hidden or spam (for non-moderators); null when the message is not a reply',
+  }),
   client_id: NullableString(),
   pinned_at: NullableDate(),
   hidden_at: NullableDate(),

@@ -1,7 +1,7 @@
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { createBatcher } from '../../shared/batching.js';
 import { createRateLimitedError, isAppError } from '../../shared/errors.js';
-import type { EventRecorder, UnitOfWork } from '../../shared/events.js';
+import type { EventRecorder, UnitOfWork, Viewer } from '../../shared/events.js';
 import { newId } from '../../shared/ids.js';
 import type { Executor } from '../../platform/db/client.js';
 import type { AuthUser } from '../auth/auth.service.js';
@@ -14,6 +14,7 @@ import {
   createUnsupportedTypeError,
 } from './messages.errors.js';
 import { messageVisibility } from './messages.policy.js';
+import { replyVisibility } from './messages.replies.js';
 import type { MessagesRepository, MessageWithSender, MessageWrite } from './messages.repository.js';
 import type { MessageRow, MessageType } from './messages.table.js';
 import { toMessageView, type MessageView } from './messages.views.js';
@@ -46,9 +47,9 @@ export type SendMessageInput = {
 export function createMessageSender(deps: {
   uow: UnitOfWork;
   access: ChannelAccess;
-  messagesRepository: Pick<MessagesRepository, 'insertWithEvents' | 'findByClientId' | 'findInChannel'>;
-  /** Views of stored messages with their reactions (a retry's answer). */
-  withReactions(rows: MessageWithSender[]): Promise<MessageView[]>;
+  messagesRepository: Pick<MessagesRepository, 'insertWithEvents' | 'findByClientId' | 'findReplyParent'>;
+  /** Views of stored messages with their reactions, as this viewer may see them (a retry's answer). */
+  withReactions(rows: MessageWithSender[], viewer: Viewer): Promise<MessageView[]>;
   checkContent: ContentChecker;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`). */
   sendRateLimiter: RateLimiter;
@@ -111,9 +112,10 @@ export function createMessageSender(deps: {
   }
 
   /** A repeated client_id answers with the original message, unless that message was deleted since. */
-  async function answerRetry(original: MessageWithSender) {
+  async function answerRetry(original: MessageWithSender, user: AuthUser) {
     if (original.message.deletedAt) throw createClientIdReusedError();
-    return { message: (await withReactions([original]))[0]!, created: false };
+    const viewer = { id: user.id, isModerator: isModerator(user) };
+    return { message: (await withReactions([original], viewer))[0]!, created: false };
   }
 
   /**
@@ -154,18 +156,17 @@ export function createMessageSender(deps: {
         : undefined;
       if (existing) {
         if (!checked) await access.requireMember(user, channelId);
-        return answerRetry(existing);
+        return answerRetry(existing, user);
       }
       throw createRateLimitedError(decision.retryAfterMs);
     }
+    // The one read of the parent both checks it and gives its preview (messages.replies.ts).
+    const viewer = { id: user.id, isModerator: isModerator(user) };
+    const parent = input.reply_to
+      ? await messagesRepository.findReplyParent(channelId, input.reply_to)
+      : undefined;
     if (input.reply_to) {
-      const target = await messagesRepository.findInChannel(channelId, input.reply_to);
-      if (
-        !target ||
-        target.message.deletedAt ||
-        (target.message.hiddenAt &&
-          !messageVisibility.seesHidden({ id: user.id, isModerator: isModerator(user) }))
-      ) {
+      if (!parent || parent.deletedAt || (parent.hiddenAt && !messageVisibility.seesHidden(viewer))) {
         throw createInvalidReplyError();
       }
     }
@@ -188,7 +189,7 @@ export function createMessageSender(deps: {
       deletedAt: null,
     } satisfies MessageRow;
     // The message's view, built once: its seq is set when the write stores it.
-    const view = toMessageView({ message, username: user.username });
+    const view = toMessageView({ message, username: user.username, replyTo: parent });
     const write: SendWrite = {
       message,
       senderIsStaff: isModerator(user),
@@ -212,10 +213,10 @@ export function createMessageSender(deps: {
       duplicate = true;
     }
     if (seq === undefined && !duplicate) throw createChannelNotFoundError();
-    if (seq !== undefined) return { message: view, created: true };
+    if (seq !== undefined) return { message: replyVisibility.forViewer(view, viewer), created: true };
     const original = await messagesRepository.findByClientId(channelId, user.id, input.client_id!);
     if (!original) throw new Error('client_id conflict without an original message');
-    return answerRetry(original);
+    return answerRetry(original, user);
   }
 
   return {

@@ -2,7 +2,7 @@ import type { Executor } from '../../platform/db/client.js';
 import type { RateLimiter } from '../../platform/rate-limit/rate-limit.js';
 import { decodeCursor, encodeCursor } from '../../shared/cursor.js';
 import { createRateLimitedError } from '../../shared/errors.js';
-import type { UnitOfWork } from '../../shared/events.js';
+import type { EventRecorder, UnitOfWork, Viewer } from '../../shared/events.js';
 import { parseIsoTimestamp } from '../../shared/time.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import type { ChannelAccess, ChannelStanding } from '../channels/channels.access.js';
@@ -17,7 +17,9 @@ import {
 } from './messages.errors.js';
 import { messageVisibility } from './messages.policy.js';
 import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
+import { replyVisibility } from './messages.replies.js';
 import { createMessageSender } from './messages.send.js';
+import type { MessageRow } from './messages.table.js';
 import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 
 export type { SendMessageInput } from './messages.send.js';
@@ -80,6 +82,61 @@ export type EditHistory = {
   ): Promise<void>;
 };
 
+/**
+ * The one write of an edit, inside the caller's transaction: keeps the replaced text in the
+ * history and the moderation log, rewrites the message and records `chat.message.updated`. Used by
+ * PATCH and by the moderators' restore of an earlier version, so both reach clients the same way.
+ */
+export function createMessageEditor(deps: {
+  messagesRepository: Pick<MessagesRepository, 'update'>;
+  moderationRepository: EditHistory;
+  reactionsRepository: ReactionCounter;
+}) {
+  const { messagesRepository, moderationRepository, reactionsRepository } = deps;
+  return {
+    async applyEdit(
+      tx: Executor,
+      events: Pick<EventRecorder, 'record'>,
+      input: {
+        /** The message as read (and locked) in this transaction. */
+        row: MessageWithSender;
+        editorId: string;
+        content: Partial<Pick<MessageRow, 'conteudo' | 'conteudoCifrado' | 'alg' | 'keyVersion'>>;
+      },
+    ): Promise<MessageWithSender & { view: MessageView }> {
+      const { row, editorId } = input;
+      const previous = row.message.conteudoCifrado ?? row.message.conteudo;
+      await moderationRepository.insertEdit(
+        { messageId: row.message.id, previousContent: previous, editorId },
+        tx,
+      );
+      await moderationRepository.insertLog(
+        {
+          messageId: row.message.id,
+          channelId: row.message.channelId,
+          action: 'edit',
+          moderatorId: editorId,
+          previousContent: previous,
+        },
+        tx,
+      );
+      const message = (await messagesRepository.update(
+        row.message.id,
+        { ...input.content, editedAt: new Date() },
+        tx,
+      ))!;
+      const counts = (await reactionsRepository.countByMessage([message.id], tx)).get(message.id);
+      const updated = { message, username: row.username, replyTo: row.replyTo };
+      const view = toMessageView(updated, counts);
+      await events.record({ channelId: message.channelId, type: 'chat.message.updated', payload: view });
+      return { ...updated, view };
+    },
+  };
+}
+export type MessageEditor = ReturnType<typeof createMessageEditor>;
+
+const NO_MODERATOR: Viewer = { id: '', isModerator: false };
+
 /** The newest visible message of each channel with its reactions, by channel id (the channel list's `ultima_mensagem`). */
 export function createLastMessageReader(deps: {
   messagesRepository: Pick<MessagesRepository, 'findLastMessages'>;
@@ -88,8 +145,12 @@ export function createLastMessageReader(deps: {
   return async (channelIds: string[]): Promise<Map<string, MessageView>> => {
     const rows = await deps.messagesRepository.findLastMessages(channelIds);
     const reactions = await deps.reactionsRepository.countByMessage(rows.map((row) => row.message.id));
+    // The channel list has no viewer here: a hidden or spam parent's preview is redacted for all.
     return new Map(
-      rows.map((row) => [row.message.channelId, toMessageView(row, reactions.get(row.message.id))]),
+      rows.map((row) => [
+        row.message.channelId,
+        replyVisibility.forViewer(toMessageView(row, reactions.get(row.message.id)), NO_MODERATOR),
+      ]),
     );
   };
 }
@@ -108,10 +169,14 @@ export function createMessagesService(deps: {
   const { uow, access, messagesRepository, moderationRepository, reactionsRepository, settings } = deps;
   const { findVisible } = createMessageFinder({ messagesRepository });
   const checkContent = createContentChecker(settings);
+  const editor = createMessageEditor({ messagesRepository, moderationRepository, reactionsRepository });
 
-  async function withReactions(rows: MessageWithSender[]): Promise<MessageView[]> {
+  /** The views of these messages as this viewer may see them (a hidden parent's preview redacted). */
+  async function withReactions(rows: MessageWithSender[], viewer: Viewer): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
-    return rows.map((row) => toMessageView(row, reactions.get(row.message.id)));
+    return rows.map((row) =>
+      replyVisibility.forViewer(toMessageView(row, reactions.get(row.message.id)), viewer),
+    );
   }
 
   const sender = createMessageSender({
@@ -169,7 +234,7 @@ export function createMessagesService(deps: {
             ? hasMore
             : await messagesRepository.existsBeyond(filter, 'after', last);
       return {
-        results: await withReactions(page),
+        results: await withReactions(page, viewerOf(standing)),
         next: newerExists ? encodeCursor({ direction: 'after', seq: last! }) : undefined,
         previous: olderExists ? encodeCursor({ direction: 'before', seq: first! }) : undefined,
       };
@@ -178,7 +243,7 @@ export function createMessagesService(deps: {
     async getMessage(user: AuthUser, channelId: string, messageId: string): Promise<MessageView> {
       const standing = await access.requireReadable(user, channelId);
       const row = await findVisible(standing, messageId);
-      return (await withReactions([row]))[0]!;
+      return (await withReactions([row], viewerOf(standing)))[0]!;
     },
 
     async editMessage(
@@ -200,32 +265,9 @@ export function createMessagesService(deps: {
           ...input,
           alg: standing.channel.e2eeHabilitado ? 'AES-GCM' : undefined,
         });
-        const previous = row.message.conteudoCifrado ?? row.message.conteudo;
-        await moderationRepository.insertEdit(
-          { messageId: row.message.id, previousContent: previous, editorId: user.id },
-          tx,
-        );
-        await moderationRepository.insertLog(
-          {
-            messageId: row.message.id,
-            channelId: row.message.channelId,
-            action: 'edit',
-            moderatorId: user.id,
-            previousContent: previous,
-          },
-          tx,
-        );
-        const message = (await messagesRepository.update(
-          row.message.id,
-          { ...content, editedAt: new Date() },
-          tx,
-        ))!;
-        const counts = (await reactionsRepository.countByMessage([message.id], tx)).get(message.id);
-        const view = toMessageView({ message, username: row.username }, counts);
-        await events.record({ channelId: standing.channel.id, type: 'chat.message.updated', payload: view });
-        return { message, username: row.username };
+        return editor.applyEdit(tx, events, { row, editorId: user.id, content });
       });
-      return (await withReactions([updated]))[0]!;
+      return (await withReactions([updated], viewerOf(standing)))[0]!;
     },
 
     /**
@@ -254,9 +296,9 @@ export function createMessagesService(deps: {
           type: 'chat.pin',
           payload: { mensagem_id: message.id, pinned_at: message.pinnedAt?.toISOString() ?? null },
         });
-        return { message, username: current.username };
+        return { message, username: current.username, replyTo: current.replyTo };
       });
-      return (await withReactions([row]))[0]!;
+      return (await withReactions([row], viewerOf(standing)))[0]!;
     },
 
     async listPins(user: AuthUser, channelId: string, input: { cursor?: string | undefined; limit: number }) {
@@ -271,7 +313,7 @@ export function createMessagesService(deps: {
       const page = rows.slice(0, input.limit);
       const last = page[page.length - 1]?.message.seq;
       return {
-        results: await withReactions(page),
+        results: await withReactions(page, viewerOf(standing)),
         next:
           rows.length > input.limit && last !== undefined
             ? encodeCursor({ direction: 'before', seq: last })

@@ -1,3 +1,4 @@
+import { toReplyPreview } from './messages.replies.js';
 import type { MessageWithSender } from './messages.repository.js';
 
 /** {emoji: count} of one message (the reactions module counts them). */
@@ -5,7 +6,10 @@ export type ReactionCounts = Record<string, number>;
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
-/** The wire shape of a message (REST responses and `chat.message` events). */
+/**
+ * The wire shape of a message (REST responses and `chat.message` events), as moderators see it:
+ * a hidden or spam parent's preview is redacted per viewer (replyVisibility, the event policy).
+ */
 export function toMessageView(row: MessageWithSender, reactions: ReactionCounts = {}) {
   const { message } = row;
   return {
@@ -18,7 +22,7 @@ export function toMessageView(row: MessageWithSender, reactions: ReactionCounts 
     conteudo_cifrado: message.conteudoCifrado,
     alg: message.alg,
     key_version: message.keyVersion,
-    reply_to: message.replyToId,
+    reply_to: toReplyPreview(message.replyToId, row.replyTo),
     client_id: message.clientId,
     pinned_at: iso(message.pinnedAt),
     hidden_at: iso(message.hiddenAt),

@@ -25,3 +25,18 @@ export const createInvalidModerationDateError = createErrorFactory({
   code: 'moderation.invalid_date',
   detail: 'desde and ate must be ISO 8601 timestamps.',
 });
+export const createRestoreForbiddenError = createErrorFactory({
+  status: 403,
+  code: 'moderation.restore_forbidden',
+  detail: 'Only channel admins and moderators may restore an earlier version.',
+});
+export const createVersionNotFoundError = createErrorFactory({
+  status: 404,
+  code: 'moderation.version_not_found',
+  detail: 'No such earlier version of this message.',
+});
+export const createRestoreEncryptedError = createErrorFactory({
+  status: 409,
+  code: 'moderation.restore_encrypted',
+  detail: 'End-to-end encrypted messages cannot be restored by the server; the sender edits them.',
+});

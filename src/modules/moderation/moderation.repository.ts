@@ -114,6 +114,14 @@ export function createModerationRepository({ db }: { db: Executor }) {
         .where(eq(chatMessageEdits.messageId, messageId))
         .orderBy(asc(chatMessageEdits.createdAt), asc(chatMessageEdits.id));
     },
+    /** One earlier version of this message (none when the id is another message's version). */
+    async findEdit(messageId: string, editId: string, tx: Executor = db) {
+      const [row] = await tx
+        .select({ id: chatMessageEdits.id, previousContent: chatMessageEdits.previousContent })
+        .from(chatMessageEdits)
+        .where(and(eq(chatMessageEdits.id, editId), eq(chatMessageEdits.messageId, messageId)));
+      return row;
+    },
     /** How many distinct users flagged the message since the last moderator decision. */
     async countFlaggers(messageId: string, tx: Executor = db): Promise<number> {
       const [row] = await tx

@@ -2,6 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { errorResponses } from '../../shared/schemas.js';
 import { currentUser } from '../auth/auth.hooks.js';
+import { CSV_CONTENT_TYPE } from '../../platform/csv/csv.js';
+import { MessageSchema } from '../messages/messages.schemas.js';
+import { historyToCsv, type HistoryRestorer } from './moderation.history.js';
 import type { ModerationService } from './moderation.service.js';
 
 export const FlagBody = Type.Object(
@@ -27,6 +30,16 @@ const DecisionBody = Type.Union(
   ],
   { description: "Optional `{motivo}`, stored as the log entry's reason" },
 );
+const HistorySchema = Type.Object({
+  results: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      conteudo: Type.String(),
+      editor: Type.Union([Type.Object({ id: Type.String(), username: Type.String() }), Type.Null()]),
+      created_at: Type.String({ format: 'date-time' }),
+    }),
+  ),
+});
 
 const DecisionResult = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -34,10 +47,10 @@ const DecisionResult = Type.Object({
   action: Type.Union([Type.Literal('approved'), Type.Literal('removed')]),
 });
 
-export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: ModerationService }> = async (
-  app,
-  { moderationService },
-) => {
+export const moderationRoutes: FastifyPluginAsyncTypebox<{
+  moderationService: ModerationService;
+  historyRestorer: HistoryRestorer;
+}> = async (app, { moderationService, historyRestorer }) => {
   app.post(
     '/channels/:id/messages/:mid/flag/',
     {
@@ -74,29 +87,75 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderationService: Mo
         description:
           'Each entry is the text an edit replaced (ciphertext on E2EE channels), with who edited and ' +
           'when. A message of another channel, or one the caller cannot see, answers 404; others than ' +
-          'the sender, channel admins and moderators get 403 `moderation.history_forbidden`.',
+          'the sender, channel admins and moderators get 403 `moderation.history_forbidden`. ' +
+          '`?formato=csv` downloads the same entries as `message-<mid>-history.csv` (columns id, ' +
+          'conteudo, editor (username), created_at; cells starting with =, +, -, @, tab or CR are ' +
+          "prefixed with '); any other `formato` answers 400.",
         tags: ['moderation'],
         params: Type.Object({ id: Type.String({ format: 'uuid' }), mid: Type.String({ format: 'uuid' }) }),
-        response: {
-          200: Type.Object({
-            results: Type.Array(
-              Type.Object({
-                id: Type.String({ format: 'uuid' }),
-                conteudo: Type.String(),
-                editor: Type.Union([
-                  Type.Object({ id: Type.String(), username: Type.String() }),
-                  Type.Null(),
-                ]),
-                created_at: Type.String({ format: 'date-time' }),
-              }),
+        querystring: Type.Object(
+          {
+            formato: Type.Optional(
+              Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
             ),
-          }),
-          ...errorResponses(401, 403, 404),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: {
+            description: 'The earlier versions (JSON), or the CSV document with ?formato=csv',
+            content: {
+              'application/json': { schema: HistorySchema },
+              'text/csv': { schema: Type.String() },
+            },
+          },
+          ...errorResponses(400, 401, 403, 404),
         },
       },
     },
+    async (request, reply) => {
+      const history = await moderationService.listHistory(
+        currentUser(request),
+        request.params.id,
+        request.params.mid,
+      );
+      if (request.query.formato !== 'csv') return history;
+      return reply
+        .type(CSV_CONTENT_TYPE)
+        .header('content-disposition', `attachment; filename="message-${request.params.mid}-history.csv"`)
+        .send(historyToCsv(history.results));
+    },
+  );
+
+  app.post(
+    '/channels/:id/messages/:mid/history/:version_id/restore/',
+    {
+      schema: {
+        operationId: 'restoreMessageVersion',
+        summary: 'Restore an earlier version of a message as a new edit (channel admins, owner, moderators)',
+        description:
+          "The version's text replaces the message's content exactly as an edit does (the replaced " +
+          'text joins the history, `edited_at` moves, `chat.message.updated` reaches every socket) and ' +
+          'the moderation log gets `edit_restored` (reason: the version id). The sender alone may not ' +
+          'restore (403 `moderation.restore_forbidden`); a version id of another message answers 404 ' +
+          '`moderation.version_not_found` and writes nothing; E2EE messages answer 409 ' +
+          '`moderation.restore_encrypted` (the server cannot re-encrypt). Answers the message.',
+        tags: ['moderation'],
+        params: Type.Object({
+          id: Type.String({ format: 'uuid' }),
+          mid: Type.String({ format: 'uuid' }),
+          version_id: Type.String({ format: 'uuid' }),
+        }),
+        response: { 200: MessageSchema, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
     async (request) =>
-      moderationService.listHistory(currentUser(request), request.params.id, request.params.mid),
+      historyRestorer.restoreVersion(
+        currentUser(request),
+        request.params.id,
+        request.params.mid,
+        request.params.version_id,
+      ),
   );
 
   for (const decision of ['approve', 'remove'] as const) {

@@ -1,4 +1,5 @@
 import type { UserRef } from '../../shared/events.js';
+import type { ReplyPreview } from '../messages/messages.replies.js';
 
 declare module '../../shared/events.js' {
   interface UserEventMap {
@@ -9,6 +10,8 @@ declare module '../../shared/events.js' {
       remetente: UserRef | null;
       /** The first 140 characters; null on end-to-end encrypted channels. */
       preview: string | null;
+      /** The message's `reply_to` as the receiver may see it (as in `chat.message`). */
+      reply_to: ReplyPreview | null;
     };
   }
 }

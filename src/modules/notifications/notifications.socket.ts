@@ -4,6 +4,7 @@ import type { Connection, SocketUser } from '../../realtime/connection.js';
 import type { RealtimeKit } from '../../realtime/gateway.js';
 import type { ChannelEvent, UserEvent } from '../../shared/events.js';
 import { messageVisibility } from '../messages/messages.policy.js';
+import { replyVisibility } from '../messages/messages.replies.js';
 import './notifications.events.js';
 
 const PREVIEW_CHARS = 140;
@@ -18,6 +19,7 @@ export function toNotification(event: ChannelEvent<'chat.message'>): UserEvent<'
     remetente: message.remetente,
     // End-to-end encrypted messages have no plaintext to preview.
     preview: message.conteudo_cifrado ? null : [...message.conteudo].slice(0, PREVIEW_CHARS).join(''),
+    reply_to: message.reply_to,
   };
 }
 
@@ -53,11 +55,18 @@ export async function registerNotificationSocket(
 
   function notify(event: ChannelEvent<'chat.message'>, listeners: Set<Connection>) {
     const message = event.payload;
-    const frame = Buffer.from(JSON.stringify(toNotification(event)));
+    const notification = toNotification(event);
+    const frame = Buffer.from(JSON.stringify(notification));
+    // A reply to a hidden or spam message: non-moderators get its `reply_to` as unavailable.
+    const redacted = replyVisibility.isRestricted(notification.reply_to)
+      ? Buffer.from(
+          JSON.stringify({ ...notification, reply_to: replyVisibility.redact(notification.reply_to) }),
+        )
+      : frame;
     for (const connection of listeners) {
       if (connection.user.id === message.remetente?.id) continue;
       if (!messageVisibility.canSee(message, connection.viewer)) continue;
-      connection.sendRaw(frame);
+      connection.sendRaw(messageVisibility.seesHidden(connection.viewer) ? frame : redacted);
     }
   }
 

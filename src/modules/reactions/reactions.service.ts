@@ -3,6 +3,7 @@ import type { ChannelAccess } from '../channels/channels.access.js';
 import { createNotChannelMemberError } from '../channels/channels.errors.js';
 import type { UnitOfWork } from '../../shared/events.js';
 import type { MessageFinder } from '../messages/messages.service.js';
+import { replyVisibility } from '../messages/messages.replies.js';
 import { toMessageView } from '../messages/messages.views.js';
 import { isValidReaction } from './reactions.emoji.js';
 import { createInvalidEmojiError, createTooManyReactionsError } from './reactions.errors.js';
@@ -49,7 +50,7 @@ export function createReactionsService(deps: {
           },
         });
         return {
-          ...toMessageView(row, counts),
+          ...replyVisibility.forViewer(toMessageView(row, counts), standing),
           user_reactions: await reactionsRepository.listUserEmojis(row.message.id, user.id, tx),
         };
       });
