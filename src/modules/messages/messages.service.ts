@@ -17,10 +17,10 @@ import {
 } from './messages.errors.js';
 import { messageVisibility } from './messages.policy.js';
 import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
-import { createMessageSender } from './messages.send.js';
+import { createMessageSender, type SpamGuard } from './messages.send.js';
 import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 
-export type { SendMessageInput } from './messages.send.js';
+export type { SendMessageInput, SpamGuard } from './messages.send.js';
 export type EditMessageInput = {
   conteudo?: string | undefined;
   conteudo_cifrado?: string | undefined;
@@ -46,7 +46,15 @@ export function createMessageFinder({
     async findVisible(standing: ChannelStanding, messageId: string, tx?: Executor, lock = false) {
       const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
       if (!row || row.message.deletedAt) throw createMessageNotFoundError();
-      if (row.message.hiddenAt && !messageVisibility.seesHidden(viewerOf(standing)))
+      const viewer = viewerOf(standing);
+      if (
+        row.message.hiddenAt &&
+        !messageVisibility.seesHidden(viewer) &&
+        !messageVisibility.isOwnSpam(
+          { isSpam: row.message.isSpam, hidden: true, senderId: row.message.remetenteId },
+          viewer,
+        )
+      )
         throw createMessageNotFoundError();
       return row;
     },
@@ -102,6 +110,8 @@ export function createMessagesService(deps: {
   reactionsRepository: ReactionCounter;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
+  /** The spam rules of every send (the moderation module's). */
+  spam?: SpamGuard | undefined;
   metrics?: { messagesWritten(count: number): void };
   settings: { messageMaxChars: number };
 }) {
@@ -121,6 +131,7 @@ export function createMessagesService(deps: {
     withReactions,
     checkContent,
     sendRateLimiter: deps.sendRateLimiter,
+    spam: deps.spam,
     metrics: deps.metrics,
   });
 
@@ -141,6 +152,7 @@ export function createMessagesService(deps: {
       const filter: MessageListFilter = {
         channelId: standing.channel.id,
         includeHidden: messageVisibility.seesHidden(viewerOf(standing)),
+        ownSpamOf: standing.user.id,
         desde,
         ate,
       };
@@ -169,7 +181,9 @@ export function createMessagesService(deps: {
             ? hasMore
             : await messagesRepository.existsBeyond(filter, 'after', last);
       return {
-        results: await withReactions(page),
+        results: (await withReactions(page)).map((view) =>
+          messageVisibility.viewFor(view, viewerOf(standing)),
+        ),
         next: newerExists ? encodeCursor({ direction: 'after', seq: last! }) : undefined,
         previous: olderExists ? encodeCursor({ direction: 'before', seq: first! }) : undefined,
       };
@@ -178,7 +192,7 @@ export function createMessagesService(deps: {
     async getMessage(user: AuthUser, channelId: string, messageId: string): Promise<MessageView> {
       const standing = await access.requireReadable(user, channelId);
       const row = await findVisible(standing, messageId);
-      return (await withReactions([row]))[0]!;
+      return messageVisibility.viewFor((await withReactions([row]))[0]!, viewerOf(standing));
     },
 
     async editMessage(
@@ -225,7 +239,7 @@ export function createMessagesService(deps: {
         await events.record({ channelId: standing.channel.id, type: 'chat.message.updated', payload: view });
         return { message, username: row.username };
       });
-      return (await withReactions([updated]))[0]!;
+      return messageVisibility.viewFor((await withReactions([updated]))[0]!, viewerOf(standing));
     },
 
     /**
