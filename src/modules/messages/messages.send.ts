@@ -183,11 +183,17 @@ export function createMessageSender(deps: {
     }
     if (input.reply_to) {
       const target = await messagesRepository.findInChannel(channelId, input.reply_to);
+      const viewer = { id: user.id, isModerator: isModerator(user) };
       if (
         !target ||
         target.message.deletedAt ||
         (target.message.hiddenAt &&
-          !messageVisibility.seesHidden({ id: user.id, isModerator: isModerator(user) }))
+          !messageVisibility.seesHidden(viewer) &&
+          // A spam sender may answer their own held message, like any message they see as sent.
+          !messageVisibility.isOwnSpam(
+            { isSpam: target.message.isSpam, hidden: true, senderId: target.message.remetenteId },
+            viewer,
+          ))
       ) {
         throw createInvalidReplyError();
       }

@@ -290,6 +290,12 @@ describe.skipIf(skipDatabaseTests).each(buses)('spam rules on one node ($name)',
       expect(await replay(other)).toMatchObject({ conteudo: '', hidden_at: expect.any(String) });
       expect(await replay(moderator)).toMatchObject({ conteudo: content, is_spam: true });
 
+      // The sender may reply to it (others may not: for them it does not exist).
+      const reply = await post(spammer, channelId, { conteudo: 'reply', reply_to: spam.id });
+      expect(reply.statusCode, reply.body).toBe(201);
+      const refused = await post(other, channelId, { conteudo: 'reply', reply_to: spam.id });
+      expect(refused.statusCode, refused.body).toBe(400);
+
       // The sender can still edit it like any message of theirs: the edit stays hidden from others.
       const edited = await t.inject({
         method: 'PATCH',
