@@ -24,13 +24,16 @@ import {
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
 import { createModerationService } from '../modules/moderation/moderation.service.js';
 import { createHistoryRestorer } from '../modules/moderation/moderation.history.js';
+import { createSpamGuard } from '../modules/moderation/spam.service.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
 import { publishOn, topics, type AccessChange } from '../shared/topics.js';
 import { createRedisBus } from '../platform/bus/redis-bus.js';
 import {
   createMemoryRateLimiter,
+  createMemoryWindowCounter,
   createRedisRateLimiter,
+  createRedisWindowCounter,
   type RateLimitRule,
 } from '../platform/rate-limit/rate-limit.js';
 import { Redis } from 'ioredis';
@@ -191,6 +194,15 @@ export async function createDependencies(
     moderationRepository,
     reactionsRepository,
     sendRateLimiter,
+    // One budget per user for every node through Redis when there is one, else per process.
+    spam: createSpamGuard({
+      settings: config.chat.spam,
+      counter:
+        redis && config.redis
+          ? createRedisWindowCounter(redis, { prefix: config.redis.prefix, onError: redisErrors })
+          : createMemoryWindowCounter(),
+      moderationRepository,
+    }),
     metrics,
     settings: { messageMaxChars: config.chat.messageMaxChars },
   });

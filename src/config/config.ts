@@ -48,6 +48,11 @@ const EnvSchema = Type.Object({
   AUTH_RATE_LIMIT: Type.String({ default: '10/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   CHAT_FLAG_RATE_LIMIT: Type.String({ default: '20/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   FLAG_HIDE_THRESHOLD: Type.Integer({ default: 3, minimum: 1, maximum: 1000 }),
+  // Spam rules: 0 turns a rule off. Limits are "this many are fine, one more is spam".
+  CHAT_SPAM_MESSAGES_PER_MINUTE: Type.Integer({ default: 20, minimum: 0, maximum: 1_000_000 }),
+  CHAT_SPAM_REPEAT_LIMIT: Type.Integer({ default: 3, minimum: 0, maximum: 1_000_000 }),
+  CHAT_SPAM_LINK_LIMIT: Type.Integer({ default: 3, minimum: 0, maximum: 1_000_000 }),
+  CHAT_SPAM_DOMAINS: Type.String({ default: '' }),
   REACTION_NAMES: Type.String({
     default: 'like,love,haha,wow,sad,angry,thumbsup,thumbsdown,clap,fire,check',
   }),
@@ -143,6 +148,14 @@ function buildConfig(env: Env, jwtSecret: string) {
       sendRateLimit: parseRateLimitRule(env.CHAT_SEND_RATE_LIMIT),
       flagRateLimit: parseRateLimitRule(env.CHAT_FLAG_RATE_LIMIT),
       flagHideThreshold: env.FLAG_HIDE_THRESHOLD,
+      spam: {
+        messagesPerMinute: env.CHAT_SPAM_MESSAGES_PER_MINUTE,
+        repeatLimit: env.CHAT_SPAM_REPEAT_LIMIT,
+        linkLimit: env.CHAT_SPAM_LINK_LIMIT,
+        domains: splitList(env.CHAT_SPAM_DOMAINS).map((domain) =>
+          domain.toLowerCase().replace(/^\.+|\.+$/g, ''),
+        ),
+      },
       reactionNames: new Set(splitList(env.REACTION_NAMES)),
       reactionMaxDistinct: env.REACTION_MAX_DISTINCT,
     },

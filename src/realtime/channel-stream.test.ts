@@ -621,6 +621,44 @@ describe('ChannelStream feeding a real Connection', () => {
     await stream.stop();
   });
 
+  it("a message held as spam: its sender's sockets get it as sent, others redacted, staff the original", async () => {
+    const { bus, log, stream } = await startStreamWith();
+    const sockets = {
+      sender: { fake: createFakeSocket(), id: 'spammer', isStaff: false },
+      member: { fake: createFakeSocket(), id: 'member', isStaff: false },
+      staff: { fake: createFakeSocket(), id: 'staff', isStaff: true },
+    };
+    for (const { fake, id, isStaff } of Object.values(sockets)) {
+      const connection = new Connection(fake.socket, user(isStaff), {
+        maxBufferedBytes: 1_000_000,
+        viewer: { id, isModerator: isStaff },
+      });
+      connection.release();
+      stream.connections.add(connection);
+    }
+    const hiddenAt = '2025-01-01T00:00:00.000Z';
+    const spam = event(1, {
+      payload: {
+        id: 'm1',
+        conteudo: 'buy',
+        conteudo_cifrado: null,
+        hidden_at: hiddenAt,
+        is_spam: true,
+        remetente: { id: 'spammer', username: 'spammer' },
+      },
+    });
+    await commitAndPublishTo(bus, log, spam);
+    const payloadOf = (name: keyof typeof sockets) =>
+      (JSON.parse(sockets[name].fake.sent[0]!) as StreamEvent).payload;
+    expect(payloadOf('sender')).toMatchObject({ conteudo: 'buy', hidden_at: null, is_spam: false });
+    expect(payloadOf('member')).toMatchObject({ conteudo: '', hidden_at: hiddenAt, is_spam: true });
+    expect(payloadOf('staff')).toMatchObject({ conteudo: 'buy', hidden_at: hiddenAt, is_spam: true });
+    // A message hidden by flags has no copy for its author.
+    const flagged = { ...spam.payload, is_spam: false };
+    expect(messagesPolicy.encode(typed(event(2, { payload: flagged }))).personal).toBeUndefined();
+    await stream.stop();
+  });
+
   /**
    * A socket whose raw TCP side counts writes: frames sent while corked leave in one write. Each
    * send costs `sendMs` of the (mocked) clock the bus slices its deliveries by, as a fan-out to

@@ -22,6 +22,8 @@ export type EncodedEvent = {
   bytes: Buffer;
   redacted?: Buffer | undefined;
   seesOriginal?: ((viewer: Viewer) => boolean) | undefined;
+  /** One viewer's own copy, ahead of both (the policy's `personal`). */
+  personal?: { viewerId: string; bytes: Buffer } | undefined;
 };
 
 /** What the gateway knows of a socket's user. */
@@ -115,7 +117,8 @@ export class Connection {
       if (event.seq <= this.lastSeq) return;
       this.lastSeq = event.seq;
     }
-    this.sendRaw(event.redacted && !event.seesOriginal?.(this.viewer) ? event.redacted : event.bytes);
+    if (event.personal?.viewerId === this.viewer.id) this.sendRaw(event.personal.bytes);
+    else this.sendRaw(event.redacted && !event.seesOriginal?.(this.viewer) ? event.redacted : event.bytes);
   }
 
   sendFrame(frame: object): void {

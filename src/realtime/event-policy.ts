@@ -37,11 +37,16 @@ export function createEventPolicy(policies: ChannelEventPolicies = {}): EventPol
       const policy = policyOf(event);
       const redacted = policy?.redact?.(event);
       if (!redacted) return { seq: event.seq, bytes };
+      const personal = policy?.personal?.(event);
       return {
         seq: event.seq,
         bytes,
         redacted: Buffer.from(JSON.stringify(redacted)),
         seesOriginal: policy?.seesOriginal && ((viewer) => policy.seesOriginal!(event, viewer)),
+        personal: personal && {
+          viewerId: personal.viewerId,
+          bytes: Buffer.from(JSON.stringify(personal.event)),
+        },
       };
     },
     endsAccess(event, viewer) {

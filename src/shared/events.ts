@@ -98,6 +98,11 @@ export type ChannelEventPolicy<T extends ChannelEventType> = {
   redact?(event: ChannelEvent<T>): ChannelEvent<T> | undefined;
   /** Whether this viewer gets the original (asked only when there is a redacted copy). */
   seesOriginal?(event: ChannelEvent<T>, viewer: Viewer): boolean;
+  /**
+   * A copy for one viewer only, ahead of the two above (a spam sender's own message, as sent).
+   * Asked only when there is a redacted copy.
+   */
+  personal?(event: ChannelEvent<T>): { viewerId: string; event: ChannelEvent<T> } | undefined;
   /** Whether the event ends this viewer's access to the channel (closing their socket). */
   endsAccess?(event: ChannelEvent<T>, viewer: Viewer): AccessEnd | undefined;
 };

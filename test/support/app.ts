@@ -38,6 +38,10 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
     // Tests send faster than a person; the limiter has tests of its own.
     CHAT_SEND_RATE_LIMIT: '0',
     AUTH_RATE_LIMIT: '0',
+    // Spam rules still run, with limits no test reaches by accident (spam.int.test.ts sets real ones).
+    CHAT_SPAM_MESSAGES_PER_MINUTE: '1000000',
+    CHAT_SPAM_REPEAT_LIMIT: '1000000',
+    CHAT_SPAM_LINK_LIMIT: '1000000',
     ...env,
   });
   const deps: Dependencies = await createDependencies(config, {

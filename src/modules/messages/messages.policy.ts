@@ -26,6 +26,33 @@ export const messageVisibility = {
     conteudo: '',
     conteudo_cifrado: null,
   }),
+  // --- spam rules ---
+  // A message hidden by a spam rule is pending review for everyone else, but its sender sees it
+  // as sent (moderators too, for their own): telling a spammer which sends were caught teaches
+  // them the thresholds. A message hidden by flags stays hidden from its author like from others.
+  /** Whether this viewer sent this message that a spam rule hid (row or view fields). */
+  isOwnSpam: (message: { isSpam: boolean; hidden: boolean; senderId: string | null }, viewer: Viewer) =>
+    message.isSpam && message.hidden && message.senderId === viewer.id,
+  /** The sender's copy of their own spam message: as if it had been sent normally. */
+  asSent<M extends Pick<MessageView, 'hidden_at' | 'is_spam'>>(message: M): M {
+    return message.is_spam && message.hidden_at !== null
+      ? { ...message, hidden_at: null, is_spam: false }
+      : message;
+  },
+  /** A message as this viewer gets it once they may read it (their own spam: as sent). */
+  viewFor(message: MessageView, viewer: Viewer): MessageView {
+    return messageVisibility.isOwnSpam(
+      {
+        isSpam: message.is_spam,
+        hidden: message.hidden_at !== null,
+        senderId: message.remetente?.id ?? null,
+      },
+      viewer,
+    )
+      ? messageVisibility.asSent(message)
+      : message;
+  },
+  // --- end spam rules ---
 };
 
 type MessageEventType = 'chat.message' | 'chat.message.updated';
@@ -42,6 +69,14 @@ function messageEventPolicy<T extends MessageEventType>(): ChannelEventPolicy<T>
       return { ...event, payload } as ChannelEvent<T>;
     },
     seesOriginal: (_event, viewer) => messageVisibility.seesHidden(viewer),
+    // The spam sender's own copy (see messageVisibility.asSent).
+    personal: (event) =>
+      event.payload.is_spam && event.payload.remetente
+        ? {
+            viewerId: event.payload.remetente.id,
+            event: { ...event, payload: messageVisibility.asSent(event.payload) } as ChannelEvent<T>,
+          }
+        : undefined,
   };
 }
 

@@ -82,9 +82,13 @@ export const replyVisibility = {
   redact: (preview: ReplyPreview | null): ReplyPreview | null =>
     replyVisibility.isRestricted(preview) ? unavailable(preview.id) : preview,
   /** A message view (or notification) as this viewer may see its `reply_to`; the same object when nothing changes. */
-  forViewer<T extends { reply_to: ReplyPreview | null }>(view: T, viewer: Pick<Viewer, 'isModerator'>): T {
-    if (viewer.isModerator || !replyVisibility.isRestricted(view.reply_to)) return view;
-    return { ...view, reply_to: unavailable(view.reply_to.id) };
+  forViewer<T extends { reply_to: ReplyPreview | null }>(view: T, viewer: Viewer): T {
+    const preview = view.reply_to;
+    if (viewer.isModerator || !replyVisibility.isRestricted(preview)) return view;
+    // A spam sender sees their own held message as sent (messageVisibility.asSent), in previews too.
+    if (preview.is_spam && preview.hidden_at !== null && preview.remetente?.id === viewer.id)
+      return { ...view, reply_to: { ...preview, hidden_at: null, is_spam: false } };
+    return { ...view, reply_to: unavailable(preview.id) };
   },
 };
 

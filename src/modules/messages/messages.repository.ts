@@ -69,13 +69,24 @@ export type MessageWrite<Payload extends object = object> = {
 export type MessageListFilter = {
   channelId: string;
   includeHidden: boolean;
+  /** Without includeHidden: this user's own messages hidden by a spam rule are listed too (as sent). */
+  ownSpamOf?: string | undefined;
   desde?: Date | undefined;
   ate?: Date | undefined;
 };
 
 function filterConditions(filter: MessageListFilter): SQL[] {
   const conditions: SQL[] = [eq(chatMessages.channelId, filter.channelId), isNull(chatMessages.deletedAt)];
-  if (!filter.includeHidden) conditions.push(isNull(chatMessages.hiddenAt));
+  if (!filter.includeHidden) {
+    conditions.push(
+      filter.ownSpamOf
+        ? or(
+            isNull(chatMessages.hiddenAt),
+            and(eq(chatMessages.isSpam, true), eq(chatMessages.remetenteId, filter.ownSpamOf)),
+          )!
+        : isNull(chatMessages.hiddenAt),
+    );
+  }
   if (filter.desde) conditions.push(gte(chatMessages.createdAt, filter.desde));
   if (filter.ate) conditions.push(lte(chatMessages.createdAt, filter.ate));
   return conditions;
@@ -102,7 +113,7 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
     from jsonb_to_recordset(${sql.placeholder('rows')}::jsonb) as r(ord int, channel_id uuid, id uuid,
       remetente_id uuid, sender_staff boolean, tipo text, conteudo text, conteudo_cifrado text,
       alg text, key_version int, reply_to_id uuid, client_id text, created_at timestamptz,
-      event_id uuid, payload jsonb)
+      event_id uuid, payload jsonb, hidden_at timestamptz, is_spam boolean)
     -- One index probe per message, whatever the table statistics say (LIMIT keeps the planner
     -- from turning these lookups into a scan of the whole table; a batch has few rows).
     cross join lateral (
@@ -129,9 +140,9 @@ const INSERT_WITH_EVENTS = buildPreparedSql(
     select a.*, next.last_seq - next.n + a.idx as seq from accepted a join next on next.id = a.channel_id
   ), inserted as (
     insert into ${chatMessages} (id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg,
-      key_version, reply_to_id, client_id, seq, created_at, updated_at)
+      key_version, reply_to_id, client_id, seq, created_at, updated_at, hidden_at, is_spam)
     select id, channel_id, remetente_id, tipo, conteudo, conteudo_cifrado, alg, key_version,
-      reply_to_id, client_id, seq, created_at, created_at
+      reply_to_id, client_id, seq, created_at, created_at, hidden_at, coalesce(is_spam, false)
     from batch
     returning id, seq
   ), events as (
@@ -186,6 +197,8 @@ export function createMessagesRepository({ db }: { db: Executor }) {
         created_at: m.createdAt.toISOString(),
         event_id: eventId,
         payload,
+        // Only a spam message carries these (hidden pending review): ordinary rows stay as small.
+        ...(m.isSpam ? { hidden_at: m.hiddenAt?.toISOString() ?? null, is_spam: true } : {}),
       }));
       const stored = new Map(
         (

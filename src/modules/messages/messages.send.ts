@@ -7,7 +7,7 @@ import type { Executor } from '../../platform/db/client.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { isModerator, type ChannelAccess, type ChannelStanding } from '../channels/channels.access.js';
 import { createChannelNotFoundError } from '../channels/channels.errors.js';
-import type { ContentChecker } from './messages.content.js';
+import type { Content, ContentChecker } from './messages.content.js';
 import {
   createClientIdReusedError,
   createInvalidReplyError,
@@ -29,6 +29,19 @@ const SEND_WRITES_IN_FLIGHT = 1;
 
 /** A send as the group writer carries it: the message and its view, the event's payload. */
 type SendWrite = MessageWrite<MessageView>;
+
+/**
+ * The spam rules (the moderation module's, handed in by the composition root): `check` classifies
+ * a send before its write (undefined: not spam; else the rule it tripped), `record` puts a spam
+ * message in the moderators' queue and log inside the write's transaction.
+ */
+export type SpamGuard = {
+  check(senderId: string, content: Content): Promise<string | undefined>;
+  record(
+    spam: { messageId: string; channelId: string; senderId: string; reason: string },
+    tx: Executor,
+  ): Promise<void>;
+};
 
 export type SendMessageInput = {
   tipo: MessageType;
@@ -53,6 +66,8 @@ export function createMessageSender(deps: {
   checkContent: ContentChecker;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`). */
   sendRateLimiter: RateLimiter;
+  /** Spam rules; without it every send is ordinary. */
+  spam?: SpamGuard | undefined;
   metrics?: { messagesWritten(count: number): void } | undefined;
 }) {
   const { uow, access, messagesRepository, withReactions, checkContent } = deps;
@@ -132,11 +147,19 @@ export function createMessageSender(deps: {
     return standing;
   }
 
-  /** A context member's first post also creates their participant row: one transaction then. */
-  function joinAndWrite(standing: ChannelStanding, write: SendWrite) {
+  /**
+   * A write in a transaction of its own, outside the group: a context member's first post also
+   * creates their participant row, and a spam message also enters the moderators' queue and log
+   * (so neither the message nor its review can exist without the other).
+   */
+  function writeAlone(standing: ChannelStanding | undefined, write: SendWrite, spamReason?: string) {
     return uow.run(async (tx, events) => {
-      await access.joinIfNeeded(standing, tx, events);
+      if (standing?.needsJoin) await access.joinIfNeeded(standing, tx, events);
       const [stored] = await writeMessages([write], (seqs) => logSent([write], seqs, events), tx);
+      if (stored !== undefined && spamReason) {
+        const { id: messageId, channelId, remetenteId: senderId } = write.message;
+        await deps.spam!.record({ messageId, channelId, senderId, reason: spamReason }, tx);
+      }
       return stored;
     });
   }
@@ -166,10 +189,23 @@ export function createMessageSender(deps: {
       ? await messagesRepository.findReplyParent(channelId, input.reply_to)
       : undefined;
     if (input.reply_to) {
-      if (!parent || parent.deletedAt || (parent.hiddenAt && !messageVisibility.seesHidden(viewer))) {
+      if (
+        !parent ||
+        parent.deletedAt ||
+        (parent.hiddenAt &&
+          !messageVisibility.seesHidden(viewer) &&
+          // A spam sender may answer their own held message, like any message they see as sent.
+          !messageVisibility.isOwnSpam(
+            { isSpam: parent.isSpam === true, hidden: true, senderId: parent.remetenteId },
+            viewer,
+          ))
+      ) {
         throw createInvalidReplyError();
       }
     }
+    // --- spam rules: a send that trips one is stored hidden, for review, and answered as sent ---
+    const spamReason = deps.spam ? await deps.spam.check(user.id, content) : undefined;
+    // --- end spam rules ---
     const now = new Date();
     const message = {
       id: newId(),
@@ -181,8 +217,8 @@ export function createMessageSender(deps: {
       clientId: input.client_id ?? null,
       seq: 0,
       pinnedAt: null,
-      hiddenAt: null,
-      isSpam: false,
+      hiddenAt: spamReason ? now : null,
+      isSpam: spamReason !== undefined,
       editedAt: null,
       createdAt: now,
       updatedAt: now,
@@ -199,12 +235,18 @@ export function createMessageSender(deps: {
     let seq: number | undefined;
     let duplicate = false;
     try {
-      seq = checked?.needsJoin ? await joinAndWrite(checked, write) : await submitToGroup(write);
+      seq =
+        checked?.needsJoin || spamReason
+          ? await writeAlone(checked, write, spamReason)
+          : await submitToGroup(write);
       if (seq === undefined) {
         // Refused: the channel is gone or the sender may not post (or must join first). The full
         // check says which; someone who became a member meanwhile is written once more.
         const standing = await access.requireMember(user, channelId);
-        seq = standing.needsJoin ? await joinAndWrite(standing, write) : await submitToGroup(write);
+        seq =
+          standing.needsJoin || spamReason
+            ? await writeAlone(standing, write, spamReason)
+            : await submitToGroup(write);
       }
     } catch (error) {
       // The same client_id sent twice at once (two nodes, a retry): the loser of the unique index
@@ -213,7 +255,8 @@ export function createMessageSender(deps: {
       duplicate = true;
     }
     if (seq === undefined && !duplicate) throw createChannelNotFoundError();
-    if (seq !== undefined) return { message: replyVisibility.forViewer(view, viewer), created: true };
+    if (seq !== undefined)
+      return { message: messageVisibility.asSent(replyVisibility.forViewer(view, viewer)), created: true };
     const original = await messagesRepository.findByClientId(channelId, user.id, input.client_id!);
     if (!original) throw new Error('client_id conflict without an original message');
     return answerRetry(original, user);

@@ -18,11 +18,11 @@ import {
 import { messageVisibility } from './messages.policy.js';
 import type { MessageListFilter, MessagesRepository, MessageWithSender } from './messages.repository.js';
 import { replyVisibility } from './messages.replies.js';
-import { createMessageSender } from './messages.send.js';
+import { createMessageSender, type SpamGuard } from './messages.send.js';
 import type { MessageRow } from './messages.table.js';
 import { toMessageView, type MessageView, type ReactionCounts } from './messages.views.js';
 
-export type { SendMessageInput } from './messages.send.js';
+export type { SendMessageInput, SpamGuard } from './messages.send.js';
 export type EditMessageInput = {
   conteudo?: string | undefined;
   conteudo_cifrado?: string | undefined;
@@ -48,7 +48,15 @@ export function createMessageFinder({
     async findVisible(standing: ChannelStanding, messageId: string, tx?: Executor, lock = false) {
       const row = await messagesRepository.findInChannel(standing.channel.id, messageId, tx, { lock });
       if (!row || row.message.deletedAt) throw createMessageNotFoundError();
-      if (row.message.hiddenAt && !messageVisibility.seesHidden(viewerOf(standing)))
+      const viewer = viewerOf(standing);
+      if (
+        row.message.hiddenAt &&
+        !messageVisibility.seesHidden(viewer) &&
+        !messageVisibility.isOwnSpam(
+          { isSpam: row.message.isSpam, hidden: true, senderId: row.message.remetenteId },
+          viewer,
+        )
+      )
         throw createMessageNotFoundError();
       return row;
     },
@@ -163,6 +171,8 @@ export function createMessagesService(deps: {
   reactionsRepository: ReactionCounter;
   /** CHAT_SEND_RATE_LIMIT: sends (`send:<user>`) and edits (`edit:<user>`) each have their own budget. */
   sendRateLimiter: RateLimiter;
+  /** The spam rules of every send (the moderation module's). */
+  spam?: SpamGuard | undefined;
   metrics?: { messagesWritten(count: number): void };
   settings: { messageMaxChars: number };
 }) {
@@ -174,8 +184,12 @@ export function createMessagesService(deps: {
   /** The views of these messages as this viewer may see them (a hidden parent's preview redacted). */
   async function withReactions(rows: MessageWithSender[], viewer: Viewer): Promise<MessageView[]> {
     const reactions = await reactionsRepository.countByMessage(rows.map((row) => row.message.id));
+    // The reply preview as the viewer may see it, and the viewer's own spam as sent.
     return rows.map((row) =>
-      replyVisibility.forViewer(toMessageView(row, reactions.get(row.message.id)), viewer),
+      messageVisibility.viewFor(
+        replyVisibility.forViewer(toMessageView(row, reactions.get(row.message.id)), viewer),
+        viewer,
+      ),
     );
   }
 
@@ -186,6 +200,7 @@ export function createMessagesService(deps: {
     withReactions,
     checkContent,
     sendRateLimiter: deps.sendRateLimiter,
+    spam: deps.spam,
     metrics: deps.metrics,
   });
 
@@ -206,6 +221,7 @@ export function createMessagesService(deps: {
       const filter: MessageListFilter = {
         channelId: standing.channel.id,
         includeHidden: messageVisibility.seesHidden(viewerOf(standing)),
+        ownSpamOf: standing.user.id,
         desde,
         ate,
       };

@@ -83,7 +83,10 @@ export function createHistoryRestorer(deps: {
           },
           tx,
         );
-        return replyVisibility.forViewer(updated.view, standing);
+        return replyVisibility.forViewer(updated.view, {
+          id: standing.user.id,
+          isModerator: standing.isModerator,
+        });
       });
     },
   };

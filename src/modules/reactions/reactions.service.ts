@@ -50,7 +50,10 @@ export function createReactionsService(deps: {
           },
         });
         return {
-          ...replyVisibility.forViewer(toMessageView(row, counts), standing),
+          ...replyVisibility.forViewer(toMessageView(row, counts), {
+            id: standing.user.id,
+            isModerator: standing.isModerator,
+          }),
           user_reactions: await reactionsRepository.listUserEmojis(row.message.id, user.id, tx),
         };
       });

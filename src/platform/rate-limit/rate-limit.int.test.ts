@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { skipRedisTests, TEST_REDIS_URL, uniqueRedisPrefix } from '../../../test/support/ws.js';
-import { createRedisRateLimiter, type RateLimiter } from './rate-limit.js';
+import { createRedisRateLimiter, createRedisWindowCounter, type RateLimiter } from './rate-limit.js';
 
 // Two API nodes share one send budget per user through Redis: each node has its own client and its
 // own limiter, pointing at the same prefix.
@@ -105,6 +105,49 @@ describe.skipIf(skipRedisTests)('Redis rate limiter', () => {
       expect((await limiter.consume('send:offline')).allowed).toBe(true);
       expect((await limiter.consume('send:offline')).allowed).toBe(true);
       expect((await limiter.consume('send:offline')).allowed).toBe(false);
+      expect(onError).toHaveBeenCalled();
+    } finally {
+      offline.disconnect();
+    }
+  });
+
+  // The spam rules' counters: several keys counted in one round trip, shared by the nodes.
+  it('window counters: one call counts every key, both nodes add to the same windows', async () => {
+    const a = createRedisWindowCounter(nodeA, { prefix });
+    const b = createRedisWindowCounter(nodeB, { prefix });
+    const calls = vi.spyOn(nodeA, 'eval');
+    expect(await a.hit(['spam:{u1}:rate', 'spam:{u1}:repeat:x'], 10_000)).toEqual([1, 1]);
+    expect(calls).toHaveBeenCalledTimes(1);
+    expect(await b.hit(['spam:{u1}:rate', 'spam:{u1}:repeat:y'], 10_000)).toEqual([2, 1]);
+    expect(await a.hit(['spam:{u1}:rate', 'spam:{u1}:repeat:x'], 10_000)).toEqual([3, 2]);
+    expect(await b.hit(['spam:{u2}:rate'], 10_000)).toEqual([1]);
+    const ttl = await nodeA.pttl(`${prefix}spam:{u1}:rate`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+    calls.mockRestore();
+  });
+
+  it('window counters slide: hits older than the window no longer count', async () => {
+    const a = createRedisWindowCounter(nodeA, { prefix });
+    expect(await a.hit(['slide'], 300)).toEqual([1]);
+    expect(await a.hit(['slide'], 300)).toEqual([2]);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await a.hit(['slide'], 300)).toEqual([1]);
+  });
+
+  it('window counters count locally when Redis cannot answer', async () => {
+    const offline = new Redis(TEST_REDIS_URL, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    offline.on('error', () => undefined);
+    const onError = vi.fn();
+    const counter = createRedisWindowCounter(offline, { prefix, onError });
+    try {
+      expect(await counter.hit(['k'], 10_000)).toEqual([1]);
+      expect(await counter.hit(['k'], 10_000)).toEqual([2]);
       expect(onError).toHaveBeenCalled();
     } finally {
       offline.disconnect();

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import {
   createMemoryRateLimiter,
+  createMemoryWindowCounter,
   createRedisRateLimiter,
   parseRateLimitRule,
   type RateLimitRule,
@@ -178,5 +179,30 @@ describe('createRedisRateLimiter (with a fake client)', () => {
     expect(third.allowed).toBe(false);
     expect(onError).toHaveBeenCalledWith(failure);
     expect(onError).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('memory window counter', () => {
+  it('counts each key within a sliding window, this hit included', async () => {
+    let time = 0;
+    const counter = createMemoryWindowCounter(() => time);
+    expect(await counter.hit(['a', 'b'], 1_000)).toEqual([1, 1]);
+    time = 400;
+    expect(await counter.hit(['a'], 1_000)).toEqual([2]);
+    time = 1_000; // the first hit (at 0) leaves the window
+    expect(await counter.hit(['a', 'b'], 1_000)).toEqual([2, 1]);
+    time = 5_000;
+    expect(await counter.hit(['a'], 1_000)).toEqual([1]);
+  });
+
+  it('a busy key keeps an exact count', async () => {
+    let time = 0;
+    const counter = createMemoryWindowCounter(() => time);
+    let last = 0;
+    for (let i = 0; i < 5_000; i++) {
+      time = i;
+      [last] = (await counter.hit(['busy'], 1_000)) as [number];
+    }
+    expect(last).toBe(1_000);
   });
 });

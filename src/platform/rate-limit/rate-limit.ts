@@ -94,3 +94,85 @@ export function createRedisRateLimiter(
     },
   };
 }
+
+/**
+ * Sliding-window hit counters (the spam rules' budgets): `hit` adds one hit to each key and
+ * answers, per key, the hits within the window including this one. Unlike a limiter it never
+ * refuses: the caller decides what a count means.
+ */
+export interface WindowCounter {
+  hit(keys: string[], windowMs: number): Promise<number[]>;
+}
+
+/** Window counters in process memory (one node). */
+export function createMemoryWindowCounter(now = () => Date.now()): WindowCounter {
+  // Per key, hit times oldest first from `head` on: expiring moves `head`, not the array, so a
+  // busy key (thousands of hits a minute) costs the same per hit as a quiet one.
+  const hits = new Map<string, { times: number[]; head: number }>();
+  let nextSweep = 0;
+  return {
+    async hit(keys, windowMs) {
+      const time = now();
+      const oldest = time - windowMs;
+      // Keys are per user and per content: drop the expired ones about once a window.
+      if (time >= nextSweep) {
+        for (const [key, log] of hits) if (log.times[log.times.length - 1]! <= oldest) hits.delete(key);
+        nextSweep = time + windowMs;
+      }
+      return keys.map((key) => {
+        let log = hits.get(key);
+        if (!log) hits.set(key, (log = { times: [], head: 0 }));
+        while (log.head < log.times.length && log.times[log.head]! <= oldest) log.head += 1;
+        if (log.head > 64 && log.head * 2 > log.times.length) {
+          log.times = log.times.slice(log.head);
+          log.head = 0;
+        }
+        log.times.push(time);
+        return log.times.length - log.head;
+      });
+    },
+  };
+}
+
+// One round trip for every key: per key, drop old hits, add this one, count, keep the key a window.
+const WINDOW_HITS = `
+local now, window, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  redis.call('ZADD', key, now, member)
+  counts[i] = redis.call('ZCARD', key)
+  redis.call('PEXPIRE', key, window)
+end
+return counts`;
+
+/**
+ * Window counters shared by every node through Redis. If Redis cannot answer, this node counts
+ * in its own memory meanwhile (budgets are then per node) rather than failing the caller.
+ */
+export function createRedisWindowCounter(
+  redis: Redis,
+  options: { prefix: string; onError?: (error: unknown) => void },
+): WindowCounter {
+  const fallback = createMemoryWindowCounter();
+  let sequence = 0;
+  return {
+    async hit(keys, windowMs) {
+      const now = Date.now();
+      try {
+        const counts = (await redis.eval(
+          WINDOW_HITS,
+          keys.length,
+          ...keys.map((key) => `${options.prefix}${key}`),
+          now,
+          windowMs,
+          `${now}-${process.pid}-${sequence++}-${Math.random()}`,
+        )) as number[];
+        return counts.map(Number);
+      } catch (error) {
+        options.onError?.(error);
+        return fallback.hit(keys, windowMs);
+      }
+    },
+  };
+}
