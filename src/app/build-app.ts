@@ -19,6 +19,7 @@ import { registerNotificationSocket } from '../modules/notifications/notificatio
 import { participantEventPolicies } from '../modules/channels/participants.events.js';
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
 import { moderationRoutes } from '../modules/moderation/moderation.routes.js';
+import { moderatorsRoutes } from '../modules/moderation/moderators.routes.js';
 import { flagFrames } from '../modules/moderation/moderation.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
@@ -128,6 +129,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(contextsRoutes, { contextsService: deps.contextsService });
       await chat.register(reactionsRoutes, { reactionsService: deps.reactionsService });
       await chat.register(moderationRoutes, { moderationService: deps.moderationService });
+      await chat.register(moderatorsRoutes, { moderatorsService: deps.moderatorsService });
       await chat.register(operationsRoutes, { operationsService: deps.operationsService });
     },
     { prefix: '/api/chat' },
@@ -142,6 +144,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     viewerOf: (user) => ({ id: user.id, isModerator: isModerator(user) }),
     openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
     canRead,
+    loadUser: (userId) => deps.authService.findUser(userId),
     sessionActive: (sessionKey) => deps.authService.isSessionActive(sessionKey),
     // Listed to clients in this order.
     frames: [

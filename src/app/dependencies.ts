@@ -22,6 +22,8 @@ import {
 } from '../modules/messages/messages.service.js';
 import { createReactionsService } from '../modules/reactions/reactions.service.js';
 import { createModerationService } from '../modules/moderation/moderation.service.js';
+import { createModeratorsService } from '../modules/moderation/moderators.service.js';
+import { createModeratorsRepository } from '../modules/users/moderators.repository.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
 import { publishOn, topics, type AccessChange } from '../shared/topics.js';
@@ -199,6 +201,13 @@ export async function createDependencies(
     flagRateLimiter: rateLimiter(config.chat.flagRateLimit),
     settings: { hideThreshold: config.chat.flagHideThreshold },
   });
+  const moderatorsService = createModeratorsService({
+    moderatorsRepository: createModeratorsRepository({ db }),
+    usersRepository,
+    // Awaited: the CLI publishes before it exits, and a request answers after the change is sent.
+    onModeratorChanged: ({ userId }) =>
+      publishOn(bus, topics.access, { kind: 'user', userId }).catch(redisErrors),
+  });
   const reactionsService = createReactionsService({
     uow,
     access,
@@ -255,6 +264,7 @@ export async function createDependencies(
     messagesService,
     reactionsService,
     moderationService,
+    moderatorsService,
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,

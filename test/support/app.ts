@@ -68,6 +68,7 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
       username: row.username,
       email: row.email,
       isStaff: row.isStaff,
+      isModerator: row.isStaff,
       token,
       auth: { authorization: `Bearer ${token}` },
     };

@@ -20,3 +20,8 @@ export const createHistoryForbiddenError = createErrorFactory({
   code: 'moderation.history_forbidden',
   detail: "Only the message's sender, channel admins and moderators may read its history.",
 });
+export const createNotStaffError = createErrorFactory({
+  status: 403,
+  code: 'moderation.not_staff',
+  detail: 'Only staff may grant or revoke the moderator role.',
+});
