@@ -390,6 +390,22 @@ describe.skipIf(skipDatabaseTests).each(buses)(
     );
 
     it.skipIf(skip)(
+      'a re-check that finds the user deactivated closes their sockets with 4401 (the notification socket too)',
+      async () => {
+        const user = await t.createUser({ moderator: true });
+        const channel = await chat.createChannel(owner, { participantes: [user.id] });
+        const live = await open(`/ws/chat/${channel.id}/`, user);
+        const notifications = await open('/ws/chat/notificacoes/', user);
+        const ready = await chat.sendMessage(owner, channel.id, { conteudo: 'ready' });
+        await live.waitFor((frame) => frame.seq === ready.seq);
+        await t.deps.usersRepository.update(user.id, { isActive: false });
+        await setRole('DELETE', user);
+        expect(await live.waitForClose()).toBe(4401);
+        expect(await notifications.waitForClose()).toBe(4401);
+      },
+    );
+
+    it.skipIf(skip)(
       "the socket's frames act as the refreshed user: a revoked moderator can no longer reply to a hidden message",
       async () => {
         const user = await t.createUser({ moderator: true });
