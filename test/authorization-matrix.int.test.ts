@@ -14,7 +14,8 @@ import { connect, listen, type WsClient } from './support/ws.js';
 // not UUIDs, deleted channels, context members, removed participants). The tables mirror the doc:
 // when the code disagrees, the doc is the reference and the case fails.
 
-const ROLES = ['anonymous', 'outsider', 'participant', 'admin', 'owner', 'staff'] as const;
+// moderator: granted the role by staff (not staff), taking part in no fixture channel.
+const ROLES = ['anonymous', 'outsider', 'participant', 'admin', 'owner', 'staff', 'moderator'] as const;
 type Role = (typeof ROLES)[number];
 type Member = 'participant' | 'admin' | 'owner';
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -62,6 +63,8 @@ let t: TestApp;
 let client: ReturnType<typeof chatClient>;
 /** Staff who takes part in none of the fixtures' private channels. */
 let staff: TestUser;
+/** A granted moderator (not staff) who takes part in none of the fixtures' channels. */
+let moderator: TestUser;
 let outsider: TestUser;
 
 function unique(): string {
@@ -76,6 +79,8 @@ function userFor(f: Fixture, role: Role): TestUser | undefined {
       return f.outsider;
     case 'staff':
       return staff;
+    case 'moderator':
+      return moderator;
     default:
       return f[role];
   }
@@ -368,7 +373,7 @@ const leaveChannel: Endpoint = {
       response,
       async effect(allowed) {
         // Whoever left loses access at once; a refused leave changes nothing (staff still reads).
-        if (user && (isMember(role) || role === 'staff')) {
+        if (user && (isMember(role) || role === 'staff' || role === 'moderator')) {
           expect(await statusOf(user, channelPath(f))).toBe(allowed ? 404 : 200);
         }
       },
@@ -785,7 +790,46 @@ const getMe: Endpoint = {
           username: user.username,
           email: user.email,
           is_staff: user.isStaff,
+          is_moderator: user.isModerator,
         });
+      },
+    };
+  },
+};
+
+/** PUT and DELETE moderadores/<uid>/ on a fresh user (staff only). */
+function moderatorGrantEndpoint(method: 'PUT' | 'DELETE'): Endpoint {
+  return {
+    name: `${method} moderadores/<uid>/`,
+    channelScoped: false,
+    fresh: false,
+    async attempt(f, role) {
+      const target = await t.createUser({ moderator: method === 'DELETE' });
+      const response = await send(userFor(f, role), method, `chat/moderadores/${target.id}/`);
+      return {
+        response,
+        async effect(allowed) {
+          const me = await send(target, 'GET', 'auth/me');
+          expect(me.json()).toMatchObject({ is_moderator: (method === 'PUT') === allowed });
+        },
+      };
+    },
+  };
+}
+
+const listModerators: Endpoint = {
+  name: 'GET moderadores/',
+  channelScoped: false,
+  fresh: false,
+  async attempt(f, role) {
+    const response = await send(userFor(f, role), 'GET', 'chat/moderadores/?limit=200');
+    return {
+      response,
+      async effect(allowed) {
+        if (!allowed) return;
+        const ids = response.json<Page<{ user: { id: string } }>>().results.map((row) => row.user.id);
+        expect(ids).toContain(moderator.id);
+        expect(ids).not.toContain(staff.id);
       },
     };
   },
@@ -800,11 +844,15 @@ const unpinMessage = pinEndpoint('unpin');
 // The table of docs/permissions.md. null stands for the doc's "—" (no such case).
 
 type Status = number | null;
-type Row = { endpoint: Endpoint; expected: readonly [Status, Status, Status, Status, Status, Status] };
+// The moderator column may be left out: a granted moderator is then expected to fare as staff.
+type Row = {
+  endpoint: Endpoint;
+  expected: readonly [Status, Status, Status, Status, Status, Status, Status?];
+};
 
 // prettier-ignore
 const MATRIX: Row[] = [
-  //                                                    anonymous outsider participant admin owner staff
+  //                                                    anonymous outsider participant admin owner staff (moderator)
   { endpoint: createChannelEndpoint('privado'),     expected: [401, 201, 201, 201, 201, 201] },
   { endpoint: createChannelEndpoint('nucleo'),      expected: [401, 403, 403, 403, 403, 201] },
   { endpoint: createChannelEndpoint('evento'),      expected: [401, 403, 403, 403, 403, 201] },
@@ -833,16 +881,20 @@ const MATRIX: Row[] = [
   { endpoint: moderationListEndpoint('flags'),      expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: moderationListEndpoint('logs'),       expected: [401, 403, 403, 403, 403, 200] },
   { endpoint: moderationListEndpoint('logs csv'),   expected: [401, 403, 403, 403, 403, 200] },
-  { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200] },
-  { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204] },
+  { endpoint: putContextMember,                     expected: [401, 403, 403, 403, 403, 200, 403] },
+  { endpoint: deleteContextMember,                  expected: [401, 403, 403, 403, 403, 204, 403] },
   { endpoint: getMe,                                expected: [401, 200, 200, 200, 200, 200] },
+  { endpoint: moderatorGrantEndpoint('PUT'),        expected: [401, 403, 403, 403, 403, 201, 403] },
+  { endpoint: moderatorGrantEndpoint('DELETE'),     expected: [401, 403, 403, 403, 403, 204, 403] },
+  { endpoint: listModerators,                       expected: [401, 403, 403, 403, 403, 200, 200] },
 ];
 
 type Case = { label: string; endpoint: Endpoint; role: Role; status: number };
 
 const MATRIX_CASES: Case[] = MATRIX.flatMap(({ endpoint, expected }) =>
   ROLES.flatMap((role, index) => {
-    const status = expected[index] ?? null;
+    const status =
+      (role === 'moderator' && expected.length < ROLES.length ? expected[5] : expected[index]) ?? null;
     return status === null
       ? []
       : [{ label: `${endpoint.name} as ${role} → ${status}`, endpoint, role, status }];
@@ -889,6 +941,7 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
     t = await createTestApp();
     client = chatClient(t);
     staff = await t.createUser({ staff: true });
+    moderator = await t.createUser({ moderator: true });
     outsider = await t.createUser();
     shared = await createFixture();
   });

@@ -20,6 +20,7 @@ import { participantEventPolicies } from '../modules/channels/participants.event
 import { reactionFrames } from '../modules/reactions/reactions.ws.js';
 import { moderationRoutes } from '../modules/moderation/moderation.routes.js';
 import { moderationQueueRoutes } from '../modules/moderation/moderation.queue.routes.js';
+import { moderatorsRoutes } from '../modules/moderation/moderators.routes.js';
 import { flagFrames } from '../modules/moderation/moderation.ws.js';
 import { typingFrames } from '../modules/typing/typing.ws.js';
 import { registerRealtimeGateway } from '../realtime/gateway.js';
@@ -133,6 +134,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
         historyRestorer: deps.historyRestorer,
       });
       await chat.register(moderationQueueRoutes, { moderationQueueService: deps.moderationQueueService });
+      await chat.register(moderatorsRoutes, { moderatorsService: deps.moderatorsService });
       await chat.register(operationsRoutes, { operationsService: deps.operationsService });
     },
     { prefix: '/api/chat' },
@@ -147,6 +149,7 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
     viewerOf: (user) => ({ id: user.id, isModerator: isModerator(user) }),
     openChannel: (user, channelId) => deps.channelsService.openChannel(user, channelId),
     canRead,
+    loadUser: (userId) => deps.authService.findUser(userId),
     sessionActive: (sessionKey) => deps.authService.isSessionActive(sessionKey),
     // Listed to clients in this order.
     frames: [

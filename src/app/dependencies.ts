@@ -25,6 +25,8 @@ import { createReactionsService } from '../modules/reactions/reactions.service.j
 import { createModerationService } from '../modules/moderation/moderation.service.js';
 import { createHistoryRestorer } from '../modules/moderation/moderation.history.js';
 import { createSpamGuard } from '../modules/moderation/spam.service.js';
+import { createModeratorsService } from '../modules/moderation/moderators.service.js';
+import { createModeratorsRepository } from '../modules/users/moderators.repository.js';
 import { createEventLogReader } from '../modules/events/events.log.js';
 import { createMessageEventRefreshers } from '../modules/messages/messages.policy.js';
 import { publishOn, topics, type AccessChange } from '../shared/topics.js';
@@ -225,6 +227,13 @@ export async function createDependencies(
     editor: createMessageEditor({ messagesRepository, moderationRepository, reactionsRepository }),
     moderationRepository,
   });
+  const moderatorsService = createModeratorsService({
+    moderatorsRepository: createModeratorsRepository({ db }),
+    usersRepository,
+    // Awaited: the CLI publishes before it exits, and a request answers after the change is sent.
+    onModeratorChanged: ({ userId }) =>
+      publishOn(bus, topics.access, { kind: 'user', userId }).catch(redisErrors),
+  });
   const reactionsService = createReactionsService({
     uow,
     access,
@@ -283,6 +292,7 @@ export async function createDependencies(
     moderationService,
     moderationQueueService,
     historyRestorer,
+    moderatorsService,
     channelsRepository,
     /** Background jobs: enqueue (after commit), counts() for the queue view and metrics. */
     jobs,

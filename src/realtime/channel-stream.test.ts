@@ -551,7 +551,13 @@ describe('ChannelStream feeding a real Connection', () => {
     } as unknown as WebSocket;
     return { socket, sent, seqs: () => sent.map((text) => (JSON.parse(text) as StreamEvent).seq) };
   }
-  const user = (isStaff: boolean) => ({ id: 'u1', username: 'u1', email: 'u1@example.test', isStaff });
+  const user = (isStaff: boolean) => ({
+    id: 'u1',
+    username: 'u1',
+    email: 'u1@example.test',
+    isStaff,
+    isModerator: isStaff,
+  });
 
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });

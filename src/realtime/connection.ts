@@ -26,8 +26,14 @@ export type EncodedEvent = {
   personal?: { viewerId: string; bytes: Buffer } | undefined;
 };
 
-/** What the gateway knows of a socket's user. */
-export type SocketUser = { id: string; username: string; email: string; isStaff: boolean };
+/** What the gateway knows of a socket's user (refreshed from the database on every access re-check). */
+export type SocketUser = {
+  id: string;
+  username: string;
+  email: string;
+  isStaff: boolean;
+  isModerator: boolean;
+};
 export type ConnectionKind = 'channel' | 'notifications';
 
 /**
@@ -43,13 +49,14 @@ export class Connection {
   private closing = false;
 
   /** Who the user is to the event policies (the modules decide what a viewer may see). */
-  readonly viewer: Viewer;
+  viewer: Viewer;
   /** Set by whoever opened the socket: checks access again after an access change. */
   recheck: () => Promise<void> = async () => undefined;
 
   constructor(
     readonly socket: WebSocket,
-    readonly user: SocketUser,
+    /** Replaced, with `viewer`, when an access re-check finds the user changed (a moderator grant). */
+    public user: SocketUser,
     readonly options: {
       maxBufferedBytes: number;
       kind?: ConnectionKind | undefined;

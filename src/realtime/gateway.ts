@@ -29,6 +29,11 @@ export type GatewayDependencies = {
   /** Checks (and records, for context members) that the user may read the channel; throws a 404 AppError. */
   openChannel(user: SocketUser, channelId: string): Promise<void>;
   canRead(user: SocketUser, channelId: string): Promise<boolean>;
+  /**
+   * The user as the database has them now (undefined: gone or inactive). Every access re-check
+   * refreshes a socket's user and viewer with it: a moderator grant or revocation applies at once.
+   */
+  loadUser(userId: string): Promise<SocketUser | undefined>;
   /** Whether a browser session (by key) still stands: not logged out, not expired. */
   sessionActive(sessionKey: string): Promise<boolean>;
   /** The modules' inbound frame types, in the order their tipos are listed to clients. */
@@ -135,12 +140,23 @@ export async function registerRealtimeGateway(
 
   // ---- access changes ---------------------------------------------------------------------------
   async function recheck(connection: Connection) {
+    // Live events wait while the user is re-read, so none is judged with the former viewer.
+    connection.hold();
     try {
+      const user = await deps.loadUser(connection.user.id);
+      if (!user) {
+        connection.close(CloseCodes.unauthorized, 'user inactive');
+        return;
+      }
+      connection.user = user;
+      connection.viewer = deps.viewerOf(user);
       await connection.recheck();
     } catch (error) {
       logger.warn({ err: error }, 'access re-check failed');
       // Fail closed: the client reconnects, and the upgrade checks access again.
       connection.close(1011, 'access check failed');
+    } finally {
+      connection.release();
     }
   }
 

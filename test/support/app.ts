@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { hashPassword } from '../../src/modules/auth/auth.passwords.js';
 import type { AuthUser } from '../../src/modules/auth/auth.service.js';
 import type { Bus } from '../../src/platform/bus/bus.js';
+import { chatModerators } from '../../src/modules/users/moderators.table.js';
 import { newId } from '../../src/shared/ids.js';
 import { openTestDatabase } from './database.js';
 import { deleteRedisKeys } from './redis.js';
@@ -53,7 +54,7 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
 
   /** Creates an active user straight in the database (hashing once per file keeps tests fast). */
   async function createUser(
-    options: { staff?: boolean; username?: string; active?: boolean } = {},
+    options: { staff?: boolean; moderator?: boolean; username?: string; active?: boolean } = {},
   ): Promise<TestUser> {
     sharedHash ??= hashPassword(TEST_PASSWORD);
     counter += 1;
@@ -66,12 +67,15 @@ export async function createTestApp(env: Record<string, string> = {}, options: T
       isStaff: options.staff ?? false,
       isActive: options.active ?? true,
     }))!;
+    // A granted moderator (staff moderate by their flag).
+    if (options.moderator) await deps.database.db.insert(chatModerators).values({ userId: row.id });
     const token = await deps.tokens.signAccess(row.id);
     return {
       id: row.id,
       username: row.username,
       email: row.email,
       isStaff: row.isStaff,
+      isModerator: row.isStaff || options.moderator === true,
       token,
       auth: { authorization: `Bearer ${token}` },
     };

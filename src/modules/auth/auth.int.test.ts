@@ -121,7 +121,7 @@ describe.skipIf(skipDatabaseTests)('auth', () => {
   const me = (headers: Record<string, string>) => t.inject({ method: 'GET', url: '/api/auth/me', headers });
 
   describe('registration', () => {
-    it('creates an account: 201 with exactly id, username, email and is_staff; it can then sign in', async () => {
+    it('creates an account: 201 with exactly id, username, email, is_staff and is_moderator; it can then sign in', async () => {
       const response = await t.inject({
         method: 'POST',
         url: '/api/auth/register',
@@ -134,6 +134,7 @@ describe.skipIf(skipDatabaseTests)('auth', () => {
         username: 'marina',
         email: 'marina@hubx.test',
         is_staff: false,
+        is_moderator: false,
       });
 
       const { access } = await obtainTokens('marina', STRONG_PASSWORD);
@@ -384,6 +385,7 @@ describe.skipIf(skipDatabaseTests)('auth', () => {
         username: user.username,
         email: user.email,
         is_staff: false,
+        is_moderator: false,
       });
       const attributes = sessionCookieOf(response, cookieName)!;
       expect(attributes.httpOnly).toBe(true);
@@ -522,7 +524,7 @@ describe.skipIf(skipDatabaseTests)('auth', () => {
   });
 
   describe('/me and deactivation', () => {
-    it('returns exactly id, username, email and is_staff', async () => {
+    it('returns exactly id, username, email, is_staff and is_moderator (staff moderate)', async () => {
       const staff = await t.createUser({ staff: true });
       const response = await me(staff.auth);
       expect(response.statusCode).toBe(200);
@@ -531,6 +533,7 @@ describe.skipIf(skipDatabaseTests)('auth', () => {
         username: staff.username,
         email: staff.email,
         is_staff: true,
+        is_moderator: true,
       });
     });
 
@@ -624,6 +627,7 @@ describe.skipIf(skipDatabaseTests)(
         username: 'ana.platform',
         email: 'ana@platform.test',
         is_staff: true,
+        is_moderator: true,
       });
 
       const again = await me(
@@ -652,7 +656,20 @@ describe.skipIf(skipDatabaseTests)(
         await platformToken({ subject: 'platform-staff', claims: { ...claims, is_staff: false } }),
       );
       expect(demoted.statusCode).toBe(200);
-      expect(demoted.json()).toMatchObject({ id: promoted.json().id, is_staff: false });
+      expect(demoted.json()).toMatchObject({ id: promoted.json().id, is_staff: false, is_moderator: false });
+    });
+
+    it('loads a granted moderator role with the platform user, on a plain sight and on a refresh of its claims', async () => {
+      const claims = { preferred_username: 'mod.platform', email: 'mod@platform.test', is_staff: false };
+      const first = await me(await platformToken({ subject: 'platform-mod', claims }));
+      expect(first.json()).toMatchObject({ is_staff: false, is_moderator: false });
+      await t.deps.moderatorsService.grantModeratorByUsername('mod.platform');
+      const same = await me(await platformToken({ subject: 'platform-mod', claims }));
+      expect(same.json()).toMatchObject({ id: first.json().id, is_staff: false, is_moderator: true });
+      const refreshed = await me(
+        await platformToken({ subject: 'platform-mod', claims: { ...claims, email: 'mod2@platform.test' } }),
+      );
+      expect(refreshed.json()).toMatchObject({ email: 'mod2@platform.test', is_moderator: true });
     });
 
     it('never signs a platform identity in as a local account that has the same username', async () => {
@@ -794,6 +811,7 @@ describe.skipIf(skipDatabaseTests)('auth with platform tokens from a JWKS', () =
       username: 'fernanda',
       email: 'fernanda@platform.test',
       is_staff: false,
+      is_moderator: false,
     });
     expect(jwksRequests).toBeGreaterThan(0);
 

@@ -1,5 +1,6 @@
 import { and, eq, gt, lt } from 'drizzle-orm';
 import type { Executor } from '../../platform/db/client.js';
+import { userWithGrantColumns, type UserWithGrant } from '../users/users.repository.js';
 import { users } from '../users/users.table.js';
 import { sessions } from './auth.table.js';
 
@@ -9,9 +10,13 @@ export function createSessionsRepository({ db }: { db: Executor }) {
       await tx.insert(sessions).values(values);
     },
     /** The active user behind an unexpired session, or undefined. */
-    async findUserByTokenHash(tokenHash: string, now: Date, tx: Executor = db) {
+    async findUserByTokenHash(
+      tokenHash: string,
+      now: Date,
+      tx: Executor = db,
+    ): Promise<UserWithGrant | undefined> {
       const [row] = await tx
-        .select({ user: users })
+        .select({ user: userWithGrantColumns })
         .from(sessions)
         .innerJoin(users, eq(users.id, sessions.userId))
         .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now), eq(users.isActive, true)));

@@ -20,6 +20,7 @@ const toUserView = (user: AuthUser) => ({
   username: user.username,
   email: user.email,
   is_staff: user.isStaff,
+  is_moderator: user.isModerator,
 });
 
 export const authRoutes: FastifyPluginAsyncTypebox<{

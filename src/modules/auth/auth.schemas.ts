@@ -5,6 +5,7 @@ export const UserSchema = Type.Object({
   username: Type.String(),
   email: Type.String(),
   is_staff: Type.Boolean(),
+  is_moderator: Type.Boolean({ description: 'Staff, or granted the moderator role' }),
 });
 
 export const RegisterBody = Type.Object(

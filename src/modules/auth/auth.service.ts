@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { newId } from '../../shared/ids.js';
 import { createValidationError } from '../../shared/errors.js';
-import type { UsersRepository } from '../users/users.repository.js';
-import type { UserRow } from '../users/users.table.js';
+import type { UsersRepository, UserWithGrant } from '../users/users.repository.js';
 import { createUsernameTakenError, createWeakPasswordError } from '../users/users.errors.js';
 import type { SessionsRepository } from './auth.repository.js';
 import {
@@ -13,13 +12,21 @@ import {
 import { checkPasswordStrength, getDummyHash, hashPassword, verifyPassword } from './auth.passwords.js';
 import type { TokenCodec } from './auth.tokens.js';
 
-export type AuthUser = { id: string; username: string; email: string; isStaff: boolean };
+export type AuthUser = {
+  id: string;
+  username: string;
+  email: string;
+  isStaff: boolean;
+  /** Staff, or granted the role (chat_moderators); what it allows is channels.access's isModerator. */
+  isModerator: boolean;
+};
 
-export const toAuthUser = (row: UserRow): AuthUser => ({
+export const toAuthUser = (row: UserWithGrant): AuthUser => ({
   id: row.id,
   username: row.username,
   email: row.email,
   isStaff: row.isStaff,
+  isModerator: row.isStaff || row.hasModeratorGrant,
 });
 
 /** The stored (and loggable) key of a session: a SHA-256 of the cookie value. */
@@ -69,10 +76,11 @@ export function createAuthService(deps: {
       isStaff: input.isStaff ?? false,
     });
     if (!row) throw createUsernameTakenError();
-    return toAuthUser(row);
+    // A new user holds no grant yet.
+    return toAuthUser({ ...row, hasModeratorGrant: false });
   }
 
-  async function checkCredentials(username: string, password: string): Promise<UserRow> {
+  async function checkCredentials(username: string, password: string): Promise<UserWithGrant> {
     const user = await usersRepository.findByUsername(username);
     if (!user || !user.passwordHash) {
       await verifyPassword(password, await getDummyHash());
@@ -83,7 +91,7 @@ export function createAuthService(deps: {
     return user;
   }
 
-  async function findActiveUser(id: string): Promise<UserRow | undefined> {
+  async function findActiveUser(id: string): Promise<UserWithGrant | undefined> {
     const user = await usersRepository.findById(id);
     return user?.isActive ? user : undefined;
   }
@@ -94,7 +102,7 @@ export function createAuthService(deps: {
     username: string;
     email: string;
     isStaff: boolean;
-  }): Promise<UserRow | undefined> {
+  }): Promise<UserWithGrant | undefined> {
     const issuer = settings.platformIssuer;
     if (!issuer) return undefined;
     const existing = await usersRepository.findByExternalIdentity(issuer, claims.subject);
@@ -116,7 +124,7 @@ export function createAuthService(deps: {
         externalIssuer: issuer,
         externalSubject: claims.subject,
       });
-      if (inserted) return inserted;
+      if (inserted) return { ...inserted, hasModeratorGrant: false };
       // A concurrent first sight of the same identity may have won the insert.
       const raced = await usersRepository.findByExternalIdentity(issuer, claims.subject);
       if (raced) return raced.isActive ? raced : undefined;
@@ -152,6 +160,12 @@ export function createAuthService(deps: {
       }
       const userId = await tokens.verify(token, 'access');
       const user = userId ? await findActiveUser(userId) : undefined;
+      return user ? toAuthUser(user) : undefined;
+    },
+
+    /** The active user with this id as authentication sees it now (open sockets refresh with it). */
+    async findUser(id: string): Promise<AuthUser | undefined> {
+      const user = await findActiveUser(id);
       return user ? toAuthUser(user) : undefined;
     },
 

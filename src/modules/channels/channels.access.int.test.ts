@@ -8,6 +8,7 @@ import { contextMemberships } from '../contexts/contexts.table.js';
 import { createContextsRepository } from '../contexts/contexts.repository.js';
 import { createMessagesRepository, type MessageWrite } from '../messages/messages.repository.js';
 import { users } from '../users/users.table.js';
+import { chatModerators } from '../users/moderators.table.js';
 import { createUsersRepository } from '../users/users.repository.js';
 import { createChannelAccess, isModerator, type ChannelStanding } from './channels.access.js';
 import { createChannelsRepository } from './channels.repository.js';
@@ -17,17 +18,19 @@ import { chatParticipants } from './participants.table.js';
 
 // channels.access is the one author of who may read and post. Three places apply its member rule:
 // the standing (TypeScript), the channel list (SQL) and the send statement (SQL, the hot path). Every
-// role × context state × staff flag × channel kind × deletion, each on a channel and user of its own,
+// role × context state × moderator (no, staff, granted) × channel kind × deletion, each on a channel and user of its own,
 // is put through all three, which must agree with each other and with docs/permissions.md.
 
 const KINDS = ['privado', 'nucleo', 'nucleo without contexto_id'] as const;
 const ROWS = ['owner', 'admin', 'plain participant', 'removed participant', 'no row'] as const;
 const CONTEXT = ['active member', 'inactive member', 'not a member'] as const;
+// Staff moderate by their flag; a granted moderator by a chat_moderators row.
+const MODERATOR = ['not a moderator', 'staff', 'granted moderator'] as const;
 
 type Case = {
   kind: (typeof KINDS)[number];
   row: (typeof ROWS)[number];
-  staff: boolean;
+  moderator: (typeof MODERATOR)[number];
   context: (typeof CONTEXT)[number];
   deleted: boolean;
   user: AuthUser;
@@ -37,17 +40,23 @@ type Case = {
 
 const cases: Case[] = KINDS.flatMap((kind) =>
   ROWS.flatMap((row) =>
-    [false, true].flatMap((staff) =>
+    MODERATOR.flatMap((moderator) =>
       CONTEXT.flatMap((context) =>
         [false, true].map((deleted) => {
           const id = newId();
           return {
             kind,
             row,
-            staff,
+            moderator,
             context,
             deleted,
-            user: { id, username: `u${id.slice(-12)}`, email: `${id}@example.test`, isStaff: staff },
+            user: {
+              id,
+              username: `u${id.slice(-12)}`,
+              email: `${id}@example.test`,
+              isStaff: moderator === 'staff',
+              isModerator: moderator !== 'not a moderator',
+            },
             channelId: newId(),
             contextoId: kind === 'nucleo' ? `ctx-${id.slice(-12)}` : null,
           };
@@ -57,8 +66,10 @@ const cases: Case[] = KINDS.flatMap((kind) =>
   ),
 );
 
+const moderates = (c: Case) => c.moderator !== 'not a moderator';
+
 const label = (c: Case) =>
-  `${c.kind}, ${c.row}, ${c.staff ? 'staff' : 'not staff'}, ${c.context}${c.deleted ? ', channel deleted' : ''}`;
+  `${c.kind}, ${c.row}, ${c.moderator}, ${c.context}${c.deleted ? ', channel deleted' : ''}`;
 
 /** docs/permissions.md, written out on its own: who is a member (reads, posts, sees it listed). */
 function expectedMember(c: Case): boolean {
@@ -67,7 +78,7 @@ function expectedMember(c: Case): boolean {
   const isContextChannel = c.kind === 'nucleo';
   const inContext = isContextChannel && c.context === 'active member';
   const activeRow = c.row === 'owner' || c.row === 'admin' || c.row === 'plain participant';
-  if (activeRow) return !isContextChannel || inContext || c.staff;
+  if (activeRow) return !isContextChannel || inContext || moderates(c);
   return c.row === 'no row' && inContext;
 }
 
@@ -91,6 +102,9 @@ describe.skipIf(skipDatabaseTests)('channels.access: one member rule in TypeScri
         isStaff: user.isStaff,
       })),
     );
+    await db
+      .insert(chatModerators)
+      .values(cases.filter((c) => c.moderator === 'granted moderator').map((c) => ({ userId: c.user.id })));
     await db.insert(chatChannels).values(
       cases.map((c) => ({
         id: c.channelId,
@@ -165,7 +179,7 @@ describe.skipIf(skipDatabaseTests)('channels.access: one member rule in TypeScri
   afterAll(async () => database?.drop());
 
   it('covers every combination', () => {
-    expect(cases).toHaveLength(KINDS.length * ROWS.length * 2 * CONTEXT.length * 2);
+    expect(cases).toHaveLength(KINDS.length * ROWS.length * MODERATOR.length * CONTEXT.length * 2);
     expect(cases.filter(expectedMember).length).toBeGreaterThan(20);
   });
 
@@ -187,10 +201,10 @@ describe.skipIf(skipDatabaseTests)('channels.access: one member rule in TypeScri
       }).toEqual({
         isMember: member,
         needsJoin: member && !activeRow,
-        canRead: member || c.staff,
-        isAdmin: (member && (c.row === 'owner' || c.row === 'admin')) || c.staff,
+        canRead: member || moderates(c),
+        isAdmin: (member && (c.row === 'owner' || c.row === 'admin')) || moderates(c),
         isOwner: member && c.row === 'owner',
-        isModerator: c.staff,
+        isModerator: moderates(c),
       });
     }
     // The channel list (SQL) lists exactly the members' channels.

@@ -8,8 +8,7 @@ import type { ParticipantRow } from './participants.table.js';
 import type { ChannelsRepository } from './channels.repository.js';
 import type { ChannelContextType, ChannelRow } from './channels.table.js';
 import type { ContextType } from '../contexts/contexts.table.js';
-import type { UsersRepository } from '../users/users.repository.js';
-import type { UserRow } from '../users/users.table.js';
+import type { UsersRepository, UserWithGrant } from '../users/users.repository.js';
 import {
   createChannelNotFoundError,
   createInvalidUsersError,
@@ -21,13 +20,20 @@ import {
 // Where the database must decide in a statement (the send path, the channel list), the repositories
 // render these same functions in SQL (channels.repository: accessSql).
 
-/** Staff act as moderators: they read every channel (hidden messages too) and hold admin rights everywhere. */
-export function isModerator(user: { isStaff: boolean }): boolean {
-  return user.isStaff;
+/** Who a rule needs to know about a user to tell whether they moderate. */
+export type ModeratorFacts = { isStaff: boolean; isModerator: boolean };
+
+/**
+ * Moderators are staff and the users staff granted the role (chat_moderators, loaded with the user
+ * as `isModerator`): they read every channel (hidden messages too) and hold admin rights
+ * everywhere. Granting and revoking the role stays with staff (moderation/moderators.service).
+ */
+export function isModerator(user: ModeratorFacts): boolean {
+  return user.isStaff || user.isModerator;
 }
 
 /** Private channels are open to anyone; context channels (núcleo, evento, organização) to moderators only. */
-export function mayCreateChannel(user: { isStaff: boolean }, contextoTipo: ChannelContextType): boolean {
+export function mayCreateChannel(user: ModeratorFacts, contextoTipo: ChannelContextType): boolean {
   return contextoTipo === 'privado' || isModerator(user);
 }
 
@@ -155,12 +161,12 @@ export function createChannelAccess(deps: {
     getStanding,
     /**
      * Checks that users may be made participants: they exist, are active and, for context channels,
-     * belong to the context (or are staff). Refuses the whole list otherwise, so nothing is half-applied.
+     * belong to the context (or are moderators). Refuses the whole list otherwise, so nothing is half-applied.
      */
     async checkInvitees(
       channel: Pick<ChannelRow, 'contextoTipo' | 'contextoId'>,
       userIds: string[],
-    ): Promise<Map<string, UserRow>> {
+    ): Promise<Map<string, UserWithGrant>> {
       const unique = [...new Set(userIds)];
       const byId = new Map((await usersRepository.findActiveByIds(unique)).map((user) => [user.id, user]));
       const invalid = unique.filter((id) => !byId.has(id));
@@ -171,7 +177,10 @@ export function createChannelAccess(deps: {
         });
         // The membership rule again: only a moderator stays a participant outside the context.
         invalid.push(
-          ...unique.filter((id) => byId.has(id) && !members.has(id) && !isModerator(byId.get(id)!)),
+          ...unique.filter((id) => {
+            const user = byId.get(id);
+            return user && !members.has(id) && !isModerator({ ...user, isModerator: user.hasModeratorGrant });
+          }),
         );
       }
       if (invalid.length > 0) {

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, isNull, sql, type SQL, type SQLWrapper } from 'drizzl
 import type { Executor } from '../../platform/db/client.js';
 import { contextMemberships } from '../contexts/contexts.table.js';
 import { chatParticipants } from './participants.table.js';
-import { isChannelMember, isModerator, type Logic } from './channels.access.js';
+import { isChannelMember, isModerator, type Logic, type ModeratorFacts } from './channels.access.js';
 import { chatChannels, type ChannelRow } from './channels.table.js';
 
 const notDeleted = isNull(chatChannels.deletedAt);
@@ -86,7 +86,7 @@ export function createChannelsRepository({ db }: { db: Executor }) {
      * isChannelMember; not every channel a moderator can read). Keyset-paginated by id.
      */
     async listVisibleTo(
-      user: { id: string; isStaff: boolean },
+      user: { id: string } & ModeratorFacts,
       options: { categoria?: string | undefined; afterId?: string | undefined; limit: number },
       tx: Executor = db,
     ): Promise<ChannelRow[]> {

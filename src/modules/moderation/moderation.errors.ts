@@ -40,3 +40,8 @@ export const createRestoreEncryptedError = createErrorFactory({
   code: 'moderation.restore_encrypted',
   detail: 'End-to-end encrypted messages cannot be restored by the server; the sender edits them.',
 });
+export const createNotStaffError = createErrorFactory({
+  status: 403,
+  code: 'moderation.not_staff',
+  detail: 'Only staff may grant or revoke the moderator role.',
+});

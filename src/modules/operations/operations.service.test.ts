@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { JobsUnavailableError } from '../../platform/jobs/jobs.js';
 import { createOperationsService } from './operations.service.js';
 
-const staff = { id: 's', username: 'staff', email: 's@example.test', isStaff: true };
-const member = { ...staff, id: 'm', username: 'member', isStaff: false };
+const staff = { id: 's', username: 'staff', email: 's@example.test', isStaff: true, isModerator: true };
+const member = { ...staff, id: 'm', username: 'member', isStaff: false, isModerator: false };
 
 describe('operations service', () => {
   const counts = [
