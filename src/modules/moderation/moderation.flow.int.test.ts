@@ -37,7 +37,8 @@ describe.skipIf(skipDatabaseTests).each(buses)('moderation end to end ($name)', 
     flaggers = [await t.createUser(), await t.createUser(), await t.createUser()];
     erin = await t.createUser();
     admin = await t.createUser();
-    moderator = await t.createUser({ staff: true });
+    // A granted moderator (not staff): the role alone gives the moderator's view and decisions.
+    moderator = await t.createUser({ moderator: true });
   });
   afterAll(async () => {
     for (const socket of sockets) socket.close();
@@ -167,10 +168,19 @@ describe.skipIf(skipDatabaseTests).each(buses)('moderation end to end ($name)', 
           expect(JSON.stringify(rows)).not.toContain(SECRET);
         }
       }
+      // The reply's preview of it: unavailable to them, on both nodes.
+      for (const user of [erin, admin])
+        for (const node of [0, 1] as const)
+          expect((await read(node, user, channelId, reply.id)).json()).toMatchObject({
+            reply_to: { id: message.id, indisponivel: true },
+          });
       const erinReplay = await open(0, `/ws/chat/${channelId}/?since=${message.seq - 1}`, erin);
       expect((await erinReplay.waitFor(isSeq(message.seq))).payload).toMatchObject({
         id: message.id,
         conteudo: '',
+      });
+      expect((await erinReplay.waitFor(isSeq(reply.seq))).payload).toMatchObject({
+        reply_to: { id: message.id, indisponivel: true },
       });
       await erinReplay.waitFor(moderationFrame('hidden', message.id));
 
@@ -179,6 +189,9 @@ describe.skipIf(skipDatabaseTests).each(buses)('moderation end to end ($name)', 
       expect(seen.json()).toMatchObject({ id: message.id, conteudo: SECRET });
       expect((seen.json() as { hidden_at: string | null }).hidden_at).not.toBeNull();
       expect((await list(0, moderator, channelId)).map((row) => row.id)).toContain(message.id);
+      expect((await read(0, moderator, channelId, reply.id)).json()).toMatchObject({
+        reply_to: { id: message.id, conteudo: SECRET },
+      });
       const moderatorReplay = await open(1, `/ws/chat/${channelId}/?since=${message.seq - 1}`, moderator);
       expect((await moderatorReplay.waitFor(isSeq(message.seq))).payload).toMatchObject({
         conteudo: SECRET,
@@ -210,6 +223,9 @@ describe.skipIf(skipDatabaseTests).each(buses)('moderation end to end ($name)', 
           hidden_at: null,
         });
         expect((await list(node, admin, channelId)).map((row) => row.id)).toContain(message.id);
+        expect((await read(node, erin, channelId, reply.id)).json()).toMatchObject({
+          reply_to: { id: message.id, conteudo: SECRET, hidden_at: null },
+        });
       }
       expect((await logActions(message.id)).at(-1)).toEqual(['approved', channelId]);
       const [resolved] = await t.deps.database.db
