@@ -1083,13 +1083,20 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
       { name: 'POST …/<mid>/flag/', method: 'POST', path: 'flag/', payload: {} },
       { name: 'PATCH …/<mid>/', method: 'PATCH', path: '', payload: { conteudo: 'sequestrada' } },
       { name: 'DELETE …/<mid>/', method: 'DELETE', path: '' },
+      { name: 'GET …/<mid>/history/', method: 'GET', path: 'history/' },
+      { name: 'GET …/<mid>/history/?formato=csv', method: 'GET', path: 'history/?formato=csv' },
+      {
+        name: 'POST …/<mid>/history/<version_id>/restore/',
+        method: 'POST',
+        path: `history/${newId()}/restore/`,
+      },
     ];
     const ids = ["channel B's message", 'an absent message id'] as const;
-    const roles = ['participant', 'admin', 'owner', 'staff'] as const;
+    const roles = ['participant', 'admin', 'owner', 'staff', 'moderator'] as const;
     const cases = actions.flatMap((action) =>
       ids.flatMap((id) =>
         roles.map((role) => ({
-          label: `${action.name} on channel A with ${id}, as ${role === 'staff' ? 'staff' : `${role} of A`} → 404 messages.not_found`,
+          label: `${action.name} on channel A with ${id}, as ${role === 'staff' || role === 'moderator' ? role : `${role} of A`} → 404 messages.not_found`,
           action,
           id,
           role,
@@ -1115,6 +1122,8 @@ describe.skipIf(skipDatabaseTests)('authorization matrix (docs/permissions.md)',
       expect(await messageState(b, b.messages.participant.id)).toEqual({ pinned_at: null, reactions: {} });
       expect(await flagsOn(b.messages.participant.id)).toBe(0);
       expect(await messageIds(b.owner, b)).toContain(b.messages.participant.id);
+      const seen = await send(b.owner, 'GET', messagePath(b, b.messages.participant.id));
+      expect(seen.json<MessageBody>().conteudo).toBe(b.messages.participant.conteudo);
     });
 
     it("with the channel's own message the role decides: participant pin → 403, staff react → 403", async () => {
