@@ -108,6 +108,21 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<WsCl
   });
 }
 
+/**
+ * Opens a socket as `user` on `path` (which may carry a query already), and records it in `opened`
+ * so the test file can close every socket it opened.
+ */
+export async function connectAs(
+  base: string,
+  path: string,
+  user: { token: string },
+  opened: WsClient[],
+): Promise<WsClient> {
+  const socket = await connect(`${base}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
+  opened.push(socket);
+  return socket;
+}
+
 /** The HTTP status with which an upgrade is refused (undefined when it was accepted). */
 export async function upgradeStatus(url: string, options: ConnectOptions = {}): Promise<number | undefined> {
   try {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import { connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
+import { connectAs, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
 import { newId } from '../../shared/ids.js';
 import { toChannelEvent } from '../../shared/events.js';
 import { publishOn, topics } from '../../shared/topics.js';
@@ -39,11 +39,7 @@ describe.skipIf(skipDatabaseTests)('a hidden message, as the viewer policy shows
     await t?.close();
   });
 
-  const open = async (path: string, user: TestUser) => {
-    const socket = await connect(`${base}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
-    sockets.push(socket);
-    return socket;
-  };
+  const open = (path: string, user: TestUser) => connectAs(base, path, user, sockets);
   const isSeq = (seq: number) => (frame: Frame) => frame.type === 'chat.message' && frame.seq === seq;
 
   /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import { connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
+import { connectAs, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
 import { chatMessages } from './messages.table.js';
 
 type Preview = { id: string; indisponivel?: true; conteudo?: string; [key: string]: unknown };
@@ -36,11 +36,7 @@ describe.skipIf(skipDatabaseTests)('reply previews', () => {
 
   const newChannel = async (body: Record<string, unknown> = {}) =>
     (await chat.createChannel(alice, { participantes: [bob.id, moderator.id], ...body })).id;
-  const open = async (path: string, user: TestUser) => {
-    const socket = await connect(`${base}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
-    sockets.push(socket);
-    return socket;
-  };
+  const open = (path: string, user: TestUser) => connectAs(base, path, user, sockets);
   const send = async (user: TestUser, channelId: string, body: Record<string, unknown>) =>
     (await chat.sendMessage(user, channelId, body)) as unknown as Message;
   const read = async (user: TestUser, channelId: string, messageId: string) => {

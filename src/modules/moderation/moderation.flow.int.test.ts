@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import { busEnv, buses, connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
+import { busEnv, buses, connectAs, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatMessageFlags, chatModerationLogs, chatModerationQueue } from './moderation.table.js';
 
@@ -47,11 +47,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('moderation end to end ($name)', 
 
   const SECRET = 'conteúdo impróprio 7f3a';
 
-  async function open(node: 0 | 1, path: string, user: TestUser) {
-    const socket = await connect(`${bases[node]}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
-    sockets.push(socket);
-    return socket;
-  }
+  const open = (node: 0 | 1, path: string, user: TestUser) => connectAs(bases[node], path, user, sockets);
   const read = (node: 0 | 1, user: TestUser, channelId: string, messageId: string) =>
     nodes[node].inject({ url: `/api/chat/channels/${channelId}/messages/${messageId}/`, headers: user.auth });
   async function list(node: 0 | 1, user: TestUser, channelId: string) {

@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
 import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
-import { busEnv, buses, connect, listen, type Frame, type WsClient } from '../../../test/support/ws.js';
+import {
+  busEnv,
+  buses,
+  connect,
+  listen,
+  type Frame,
+  type WsClient,
+  connectAs,
+} from '../../../test/support/ws.js';
 import { chatEvents } from '../events/events.table.js';
 import { chatMessageFlags } from './moderation.table.js';
 
@@ -60,11 +68,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('flagging messages ($name)', ({ r
       .select()
       .from(chatEvents)
       .where(and(eq(chatEvents.channelId, channelId), eq(chatEvents.type, 'chat.moderation')));
-  const open = async (path: string, user: TestUser) => {
-    const socket = await connect(`${base}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
-    sockets.push(socket);
-    return socket;
-  };
+  const open = (path: string, user: TestUser) => connectAs(base, path, user, sockets);
 
   it.skipIf(skip)(
     'three flags hide the message for non-moderators at once, with one chat.moderation event',

@@ -10,7 +10,7 @@ import { chatClient } from '../../../test/support/chat.js';
 import { skipDatabaseTests } from '../../../test/support/database.js';
 import {
   buses,
-  connect,
+  connectAs,
   listen,
   skipRedisTests,
   TEST_REDIS_URL,
@@ -95,11 +95,7 @@ describe.skipIf(skipDatabaseTests).each(buses)('spam rules on one node ($name)',
     expect(response.statusCode, response.body).toBe(201);
     return response.json();
   }
-  const open = async (path: string, user: TestUser) => {
-    const socket = await connect(`${base}${path}${path.includes('?') ? '&' : '?'}token=${user.token}`);
-    sockets.push(socket);
-    return socket;
-  };
+  const open = (path: string, user: TestUser) => connectAs(base, path, user, sockets);
   let frameId = 0;
   async function sendSocket(socket: WsClient, conteudo: string) {
     const clientId = `f-${++frameId}`;
