@@ -97,6 +97,39 @@ describe('METRICS_TOKEN', () => {
   });
 });
 
+describe('CLAMAV_*', () => {
+  it('has no scanner by default, clamd over TCP with CLAMAV_HOST, over a Unix socket with CLAMAV_SOCKET', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).scanner).toBeUndefined();
+    expect(loadConfig({ DATA_DIR: dataDir(), CLAMAV_HOST: 'clamd' }).scanner).toEqual({
+      host: 'clamd',
+      port: 3310,
+      required: false,
+      timeoutMs: 30_000,
+    });
+    expect(
+      loadConfig({
+        DATA_DIR: dataDir(),
+        CLAMAV_SOCKET: '/run/clamav/clamd.ctl',
+        CLAMAV_REQUIRED: 'true',
+        CLAMAV_TIMEOUT_MS: '5000',
+      }).scanner,
+    ).toEqual({ socketPath: '/run/clamav/clamd.ctl', required: true, timeoutMs: 5000 });
+  });
+
+  it('refuses both transports at once, a required scanner that is not configured, and bad numbers', () => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), CLAMAV_HOST: 'clamd', CLAMAV_SOCKET: '/s' })).toThrow(
+      /CLAMAV_SOCKET/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), CLAMAV_REQUIRED: 'true' })).toThrow(/CLAMAV_REQUIRED/);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), CLAMAV_HOST: 'c', CLAMAV_PORT: '70000' })).toThrow(
+      /CLAMAV_PORT/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), CLAMAV_HOST: 'c', CLAMAV_TIMEOUT_MS: '0' })).toThrow(
+      /CLAMAV_TIMEOUT_MS/,
+    );
+  });
+});
+
 describe('documentation of the configuration', () => {
   it('.env.example and the README name every variable the service reads', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');

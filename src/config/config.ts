@@ -71,6 +71,12 @@ const EnvSchema = Type.Object({
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ default: 30_000, minimum: 200 }),
   // A bearer token as RFC 6750 spells it (what a scraper can send verbatim); unset: no /metrics.
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, pattern: '^[A-Za-z0-9._~+/-]+=*$' })),
+  // clamd (INSTREAM): TCP with CLAMAV_HOST, or a Unix socket with CLAMAV_SOCKET; neither: no scanning.
+  CLAMAV_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  CLAMAV_PORT: Type.Integer({ default: 3310, minimum: 1, maximum: 65535 }),
+  CLAMAV_SOCKET: Type.Optional(Type.String({ minLength: 1 })),
+  CLAMAV_REQUIRED: Bool(false),
+  CLAMAV_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 600_000 }),
 });
 type Env = Static<typeof EnvSchema>;
 
@@ -175,7 +181,20 @@ function buildConfig(env: Env, jwtSecret: string) {
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     },
     metrics: { token: env.METRICS_TOKEN },
+    scanner: scannerConfig(env),
   };
+}
+
+type ScannerAddress = { host: string; port: number } | { socketPath: string };
+
+/** undefined: no scanner configured (uploads are accepted with `scan: "skipped"`). */
+function scannerConfig(env: Env): (ScannerAddress & { required: boolean; timeoutMs: number }) | undefined {
+  const address: ScannerAddress | undefined = env.CLAMAV_SOCKET
+    ? { socketPath: resolve(env.CLAMAV_SOCKET) }
+    : env.CLAMAV_HOST
+      ? { host: env.CLAMAV_HOST, port: env.CLAMAV_PORT }
+      : undefined;
+  return address && { ...address, required: env.CLAMAV_REQUIRED, timeoutMs: env.CLAMAV_TIMEOUT_MS };
 }
 
 // The embedded mode must start on a fresh clone with no setup, so it keeps a generated secret in DATA_DIR.
@@ -215,6 +234,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     }
     if (parsed.PLATFORM_JWT_ISSUER && !parsed.PLATFORM_JWT_SECRET && !parsed.PLATFORM_JWKS_URL) {
       problems.push('PLATFORM_JWT_ISSUER: needs PLATFORM_JWT_SECRET or PLATFORM_JWKS_URL');
+    }
+    if (parsed.CLAMAV_HOST && parsed.CLAMAV_SOCKET) {
+      problems.push('CLAMAV_SOCKET: set either CLAMAV_HOST (TCP) or CLAMAV_SOCKET, not both');
+    }
+    if (parsed.CLAMAV_REQUIRED && !parsed.CLAMAV_HOST && !parsed.CLAMAV_SOCKET) {
+      problems.push('CLAMAV_REQUIRED: needs CLAMAV_HOST or CLAMAV_SOCKET (there is no scanner to require)');
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
