@@ -1,5 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join, relative } from 'node:path';
+import { Readable } from 'node:stream';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestUser } from '../../../test/support/app.js';
@@ -283,5 +285,73 @@ describe.skipIf(skipDatabaseTests)('attachments: size limit and rate limit', () 
     expectError(limited, 429, 'rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect((await upload(other, [file('a.png', png, 'image/png')])).statusCode).toBe(201);
+  });
+});
+
+describe.skipIf(skipDatabaseTests)('attachments: an oversized upload over a real socket', () => {
+  it('is answered 413 while the client is still sending, the connection closed, nothing stored', async () => {
+    const t = await createTestApp({ CHAT_UPLOAD_MAX_SIZE: String(1024 * 1024) });
+    try {
+      const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const user = await t.createUser();
+      const png = await makePng();
+      const boundary = 'hubxRealSocket';
+      const total = 32 * 1024 * 1024;
+      let sent = 0;
+      async function* body() {
+        yield Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n` +
+            'Content-Type: image/png\r\n\r\n',
+        );
+        yield png;
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        for (sent = png.length; sent < total; sent += chunk.length) yield chunk;
+        yield Buffer.from(`\r\n--${boundary}--\r\n`);
+      }
+      const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>(
+        (resolve, reject) => {
+          const outgoing = request(
+            `${address}/api/chat/upload/`,
+            {
+              method: 'POST',
+              headers: { ...user.auth, 'content-type': `multipart/form-data; boundary=${boundary}` },
+            },
+            (response) => {
+              let text = '';
+              response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+              response.on('end', () =>
+                resolve({
+                  status: response.statusCode!,
+                  connection: response.headers.connection,
+                  body: text,
+                }),
+              );
+            },
+          );
+          // The server stops reading: the client's remaining writes fail, as they should.
+          outgoing.on('error', (error) => (sent < total ? undefined : reject(error)));
+          Readable.from(body())
+            .on('error', () => {})
+            .pipe(outgoing);
+        },
+      );
+      expect(answer.status, answer.body).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'attachments.too_large' });
+      expect(answer.connection).toBe('close');
+      // Refused long before the whole body went out (it is not read to its end).
+      expect(sent).toBeLessThan(total);
+      expect(listFiles(join(t.config.dataDir, 'attachments'))).toEqual([]);
+      expect(
+        await t.deps.database.db
+          .select()
+          .from(chatAttachments)
+          .where(eq(chatAttachments.uploaderId, user.id)),
+      ).toEqual([]);
+    } finally {
+      const started = Date.now();
+      await t.close();
+      // No connection left hanging on the refused upload.
+      expect(Date.now() - started).toBeLessThan(5000);
+    }
   });
 });

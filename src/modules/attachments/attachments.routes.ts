@@ -73,6 +73,12 @@ export const attachmentsRoutes: FastifyPluginAsyncTypebox<{
     limits: { fileSize: maxSize + 1, files: 1, fields: 8, fieldSize: 1024, parts: 10, headerPairs: 100 },
   });
 
+  // A refusal before the whole form arrived (413, 415, 400) leaves the client sending into a
+  // paused socket: close the connection after the answer instead of holding it open.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) void reply.header('connection', 'close');
+  });
+
   app.post(
     '/upload/',
     {
