@@ -9,6 +9,7 @@ import {
   attachmentTypeOf,
   contradictsDetected,
   detectType,
+  essence,
   isMimeAllowed,
   sanitizeFileName,
   SNIFF_BYTES,
@@ -125,7 +126,7 @@ export function createAttachmentsService(deps: {
         await head.release();
         throw createTypeMismatchError(
           lie === 'type'
-            ? `The declared type ${claim.declaredType} does not match the content (${detected.mime}).`
+            ? `The declared type ${essence(claim.declaredType)} does not match the content (${detected.mime}).`
             : `The file name's extension does not match the content (${detected.mime}).`,
         );
       }
