@@ -8,6 +8,7 @@ import { createTestApp, type TestApp, type TestUser } from './support/app.js';
 import { chatClient } from './support/chat.js';
 import { skipDatabaseTests } from './support/database.js';
 import { connect, listen, type WsClient } from './support/ws.js';
+import { multipartBody } from './support/samples.js';
 
 // The authorization rules of docs/permissions.md, checked case by case: every REST endpoint × every
 // role with the exact status, plus the edge cases the doc names (ids of other channels, ids that are
@@ -797,6 +798,41 @@ const getMe: Endpoint = {
   },
 };
 
+/** An upload belongs to no channel yet: any signed-in user may make one. */
+const uploadAttachment: Endpoint = {
+  name: 'POST upload/',
+  channelScoped: false,
+  fresh: false,
+  async attempt(f, role) {
+    const user = userFor(f, role);
+    const form = multipartBody([
+      {
+        name: 'file',
+        filename: 'matriz.txt',
+        contentType: 'text/plain',
+        data: Buffer.from(`matriz ${unique()}`),
+      },
+    ]);
+    const response = await t.inject({
+      method: 'POST',
+      url: '/api/chat/upload/',
+      payload: form.payload,
+      headers: { ...form.headers, ...(user?.auth ?? {}) },
+    });
+    return {
+      response,
+      async effect(allowed) {
+        if (allowed)
+          expect(response.json()).toMatchObject({
+            tipo: 'file',
+            mime_type: 'text/plain',
+            nome: 'matriz.txt',
+          });
+      },
+    };
+  },
+};
+
 /** PUT and DELETE moderadores/<uid>/ on a fresh user (staff only). */
 function moderatorGrantEndpoint(method: 'PUT' | 'DELETE'): Endpoint {
   return {
@@ -887,6 +923,7 @@ const MATRIX: Row[] = [
   { endpoint: moderatorGrantEndpoint('PUT'),        expected: [401, 403, 403, 403, 403, 201, 403] },
   { endpoint: moderatorGrantEndpoint('DELETE'),     expected: [401, 403, 403, 403, 403, 204, 403] },
   { endpoint: listModerators,                       expected: [401, 403, 403, 403, 403, 200, 200] },
+  { endpoint: uploadAttachment,                     expected: [401, 201, 201, 201, 201, 201] },
 ];
 
 type Case = { label: string; endpoint: Endpoint; role: Role; status: number };

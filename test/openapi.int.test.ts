@@ -47,6 +47,11 @@ describe.skipIf(skipDatabaseTests)('OpenAPI document', () => {
     for (const { path, method, operation } of withBody) {
       expect(operation.requestBody, `${method} ${path}`).toBeDefined();
     }
+    // The upload is a multipart form the handler reads as a stream; its body schema only documents it.
+    expect(document.paths['/api/chat/upload/']?.post?.requestBody).toMatchObject({
+      required: true,
+      content: { 'multipart/form-data': { schema: { required: ['file'] } } },
+    });
     // Body-less POSTs that may also carry a body: documented as optional.
     const optionalBody = operations.filter(({ path }) =>
       /\/moderacao\/messages\/\{mid\}\/(approve|remove)\/$/.test(path),

@@ -7,6 +7,7 @@ import { authRoutes } from '../modules/auth/auth.routes.js';
 import { channelsRoutes } from '../modules/channels/channels.routes.js';
 import { contextsRoutes } from '../modules/contexts/contexts.routes.js';
 import { messagesRoutes } from '../modules/messages/messages.routes.js';
+import { attachmentsRoutes } from '../modules/attachments/attachments.routes.js';
 import { operationsRoutes } from '../modules/operations/operations.routes.js';
 import { MessageSchema } from '../modules/messages/messages.schemas.js';
 import { participantsRoutes } from '../modules/channels/participants.routes.js';
@@ -136,6 +137,10 @@ export async function buildApp(deps: Dependencies): Promise<FastifyInstance> {
       await chat.register(moderationQueueRoutes, { moderationQueueService: deps.moderationQueueService });
       await chat.register(moderatorsRoutes, { moderatorsService: deps.moderatorsService });
       await chat.register(operationsRoutes, { operationsService: deps.operationsService });
+      await chat.register(attachmentsRoutes, {
+        attachmentsService: deps.attachmentsService,
+        maxSize: config.attachments.maxSize,
+      });
     },
     { prefix: '/api/chat' },
   );

@@ -51,6 +51,11 @@ import { createInlineJobRunner } from '../platform/jobs/inline-runner.js';
 import { createJobRegistry } from '../platform/jobs/jobs.js';
 import { createOperationsService } from '../modules/operations/operations.service.js';
 import { createMetrics } from '../platform/metrics/metrics.js';
+import { createAttachmentsRepository } from '../modules/attachments/attachments.repository.js';
+import { createAttachmentsService } from '../modules/attachments/attachments.service.js';
+import { createDiskStorage } from '../platform/storage/disk-storage.js';
+import type { Storage } from '../platform/storage/storage.js';
+import type { Scanner } from '../platform/scanner/scanner.js';
 
 /** Logs a recurring failure (Redis down) once per interval instead of once per attempt. */
 function throttledLogger(logger: Logger, message: string, intervalMs = 10_000) {
@@ -241,6 +246,26 @@ export async function createDependencies(
     reactionsRepository,
     settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
   });
+  // --- attachments ---
+  // storage driver choice: merged with the S3 branch
+  const storage: Storage = createDiskStorage({ root: `${config.dataDir}/attachments` });
+  // scanner: merged with the scanner branch
+  const scanner: Scanner = {
+    configured: false,
+    scan: async () => ({ status: 'skipped' }),
+    close: async () => {},
+  };
+  const attachmentsService = createAttachmentsService({
+    attachmentsRepository: createAttachmentsRepository({ db }),
+    storage,
+    scanner,
+    uploadRateLimiter: rateLimiter(config.attachments.uploadRateLimit),
+    settings: {
+      maxSize: config.attachments.maxSize,
+      allowedMimeTypes: config.attachments.allowedMimeTypes,
+    },
+  });
+  // --- end attachments ---
 
   // --- Background jobs (src/platform/jobs): each module declares its jobs in <feature>.jobs.ts. ---
   // With REDIS_URL they go to BullMQ queues that `npm run worker` processes; without it they run in
@@ -290,6 +315,8 @@ export async function createDependencies(
     messagesService,
     reactionsService,
     moderationService,
+    attachmentsService,
+    storage,
     moderationQueueService,
     historyRestorer,
     moderatorsService,
@@ -306,6 +333,8 @@ export async function createDependencies(
       // Jobs first: active ones still use the database and the bus (the worker gives them a grace).
       await jobs.close({ graceMs: config.shutdownTimeoutMs / 2 });
       await bus.close();
+      await scanner.close();
+      await storage.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
       if (!overrides.database) await database.close();
     },

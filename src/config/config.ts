@@ -47,6 +47,13 @@ const EnvSchema = Type.Object({
   CHAT_SEND_RATE_LIMIT: Type.String({ default: '5/5s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   AUTH_RATE_LIMIT: Type.String({ default: '10/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   CHAT_FLAG_RATE_LIMIT: Type.String({ default: '20/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
+  // Attachments: the size limit is enforced while streaming; types are matched on the detected type.
+  CHAT_UPLOAD_MAX_SIZE: Type.Integer({ default: 20_971_520, minimum: 1, maximum: 10_737_418_240 }),
+  CHAT_ALLOWED_MIME_TYPES: Type.String({
+    default: 'image/*,video/*,audio/*,application/pdf,text/plain',
+    pattern: '^\\s*[a-z0-9.+-]+/(\\*|[a-z0-9.+-]+)\\s*(,\\s*[a-z0-9.+-]+/(\\*|[a-z0-9.+-]+)\\s*)*$',
+  }),
+  CHAT_UPLOAD_RATE_LIMIT: Type.String({ default: '20/60s', pattern: '^(0|\\d+/\\d+(\\.\\d+)?s)$' }),
   FLAG_HIDE_THRESHOLD: Type.Integer({ default: 3, minimum: 1, maximum: 1000 }),
   // Spam rules: 0 turns a rule off. Limits are "this many are fine, one more is spam".
   CHAT_SPAM_MESSAGES_PER_MINUTE: Type.Integer({ default: 20, minimum: 0, maximum: 1_000_000 }),
@@ -124,6 +131,8 @@ function buildConfig(env: Env, jwtSecret: string) {
       ? { kind: 'postgres' as const, url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE }
       : { kind: 'pglite' as const, dataDir: resolve(env.DATA_DIR, 'pglite') },
     migrateOnStart: env.MIGRATE_ON_START,
+    /** DATA_DIR, absolute: the embedded database, the secret and (disk driver) attachment bytes. */
+    dataDir: resolve(env.DATA_DIR),
     redis: env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : undefined,
     auth: {
       jwtSecret,
@@ -164,6 +173,11 @@ function buildConfig(env: Env, jwtSecret: string) {
       },
       reactionNames: new Set(splitList(env.REACTION_NAMES)),
       reactionMaxDistinct: env.REACTION_MAX_DISTINCT,
+    },
+    attachments: {
+      maxSize: env.CHAT_UPLOAD_MAX_SIZE,
+      allowedMimeTypes: splitList(env.CHAT_ALLOWED_MIME_TYPES.toLowerCase()),
+      uploadRateLimit: parseRateLimitRule(env.CHAT_UPLOAD_RATE_LIMIT),
     },
     realtime: {
       eventLogRetentionMs: parseDuration(env.EVENT_LOG_RETENTION),

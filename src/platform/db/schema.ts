@@ -9,3 +9,4 @@ export * from '../../modules/messages/messages.table.js';
 export * from '../../modules/moderation/moderation.table.js';
 export * from '../../modules/reactions/reactions.table.js';
 export * from '../../modules/events/events.table.js';
+export * from '../../modules/attachments/attachments.table.js';
