@@ -215,7 +215,7 @@ describe.each(drivers)('storage contract: $name driver', ({ name, start }) => {
   });
 
   it.each([
-    ['early (one small request)', 1024],
+    ['early (within the first part)', 1024],
     ['midway through a multipart upload', 12 * MiB],
   ])('a body that errors %s: put rejects with that error and nothing stays stored', async (_label, bytes) => {
     const key = newKey();
