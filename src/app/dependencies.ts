@@ -53,7 +53,8 @@ import { createOperationsService } from '../modules/operations/operations.servic
 import { createMetrics } from '../platform/metrics/metrics.js';
 import { createAttachmentsRepository } from '../modules/attachments/attachments.repository.js';
 import { createAttachmentsService } from '../modules/attachments/attachments.service.js';
-import { createDiskStorage } from '../platform/storage/disk-storage.js';
+import { createStorage } from '../platform/storage/create-storage.js';
+import { createScanner } from '../platform/scanner/create-scanner.js';
 import type { Storage } from '../platform/storage/storage.js';
 import type { Scanner } from '../platform/scanner/scanner.js';
 
@@ -247,14 +248,10 @@ export async function createDependencies(
     settings: { names: config.chat.reactionNames, maxDistinct: config.chat.reactionMaxDistinct },
   });
   // --- attachments ---
-  // storage driver choice: merged with the S3 branch
-  const storage: Storage = createDiskStorage({ root: `${config.dataDir}/attachments` });
-  // scanner: merged with the scanner branch
-  const scanner: Scanner = {
-    configured: false,
-    scan: async () => ({ status: 'skipped' }),
-    close: async () => {},
-  };
+  // STORAGE_DRIVER: disk under DATA_DIR/attachments, or S3 (what several nodes share).
+  const storage: Storage = createStorage(config.storage);
+  // CLAMAV_*: clamd over TCP or a Unix socket, or no scanner (uploads say scan: "skipped").
+  const scanner: Scanner = createScanner(config);
   const attachmentsService = createAttachmentsService({
     attachmentsRepository: createAttachmentsRepository({ db }),
     storage,
@@ -263,6 +260,7 @@ export async function createDependencies(
     settings: {
       maxSize: config.attachments.maxSize,
       allowedMimeTypes: config.attachments.allowedMimeTypes,
+      scannerRequired: config.scanner?.required ?? false,
     },
   });
   // --- end attachments ---

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, MESSAGE_MAX_CHARS_LIMIT } from './config.js';
+import type { StorageSettings } from '../platform/storage/create-storage.js';
 import { makeTempDir } from '../../test/support/temp-dirs.js';
 
 const dataDir = () => makeTempDir('hubx-config-');
@@ -48,6 +49,48 @@ describe('loadConfig', () => {
     });
     expect(config.jobs).toEqual({ concurrency: 2, lockDurationMs: 1000, stalledIntervalMs: 500 });
     expect(() => loadConfig({ DATA_DIR: dataDir(), WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY/);
+  });
+
+  it('keeps attachments on disk under DATA_DIR by default', () => {
+    const dir = dataDir();
+    const settings: StorageSettings = loadConfig({ DATA_DIR: dir }).storage; // what createStorage takes
+    expect(settings).toEqual({ driver: 'disk', root: join(dir, 'attachments') });
+  });
+
+  it('reads the S3 storage settings: path style follows S3_ENDPOINT unless set, the bucket is required', () => {
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), STORAGE_DRIVER: 's3', S3_BUCKET: 'hubx-files' }).storage,
+    ).toEqual({
+      driver: 's3',
+      bucket: 'hubx-files',
+      endpoint: undefined,
+      region: 'us-east-1',
+      forcePathStyle: false,
+    });
+    const selfHosted = {
+      DATA_DIR: dataDir(),
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'hubx-files',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_REGION: 'eu-west-1',
+    };
+    expect(loadConfig(selfHosted).storage).toEqual({
+      driver: 's3',
+      bucket: 'hubx-files',
+      endpoint: 'http://minio:9000',
+      region: 'eu-west-1',
+      forcePathStyle: true,
+    });
+    expect(loadConfig({ ...selfHosted, S3_FORCE_PATH_STYLE: 'false' }).storage).toMatchObject({
+      forcePathStyle: false,
+    });
+    expect(() => loadConfig({ DATA_DIR: dataDir(), STORAGE_DRIVER: 's3' })).toThrow(
+      /S3_BUCKET: required when STORAGE_DRIVER=s3/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), STORAGE_DRIVER: 'ftp' })).toThrow(/STORAGE_DRIVER/);
+    expect(() =>
+      loadConfig({ DATA_DIR: dataDir(), STORAGE_DRIVER: 's3', S3_BUCKET: 'b-1', S3_ENDPOINT: 'minio:9000' }),
+    ).toThrow(/S3_ENDPOINT/);
   });
 
   it('refuses bad values with one list naming every problem', () => {

@@ -22,6 +22,12 @@ const EnvSchema = Type.Object({
   }),
   TRUST_PROXY: Bool(false),
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
+  STORAGE_DRIVER: Type.Union([Type.Literal('disk'), Type.Literal('s3')], { default: 'disk' }),
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3, maxLength: 63 })),
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  S3_REGION: Type.String({ default: 'us-east-1', minLength: 1 }),
+  // Unset: path style exactly when S3_ENDPOINT is set (what MinIO and most self-hosted servers need).
+  S3_FORCE_PATH_STYLE: Type.Optional(Type.Boolean()),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_POOL_SIZE: Type.Integer({ default: 10, minimum: 2, maximum: 200 }),
   MIGRATE_ON_START: Bool(true),
@@ -115,6 +121,22 @@ function parseDuration(value: string): number {
   return Number(value.slice(0, -1)) * DURATION_UNITS_MS[unit];
 }
 
+/** Where attachment bytes live; S3 credentials come from the AWS SDK's default chain, not from here. */
+export type StorageConfig =
+  | { driver: 'disk'; root: string }
+  | { driver: 's3'; bucket: string; endpoint: string | undefined; region: string; forcePathStyle: boolean };
+
+function storageConfig(env: Env): StorageConfig {
+  if (env.STORAGE_DRIVER === 'disk') return { driver: 'disk', root: resolve(env.DATA_DIR, 'attachments') };
+  return {
+    driver: 's3',
+    bucket: env.S3_BUCKET ?? '', // loadConfig refuses s3 without a bucket
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE ?? env.S3_ENDPOINT !== undefined,
+  };
+}
+
 function buildConfig(env: Env, jwtSecret: string) {
   const origins = splitList(env.ALLOWED_ORIGINS);
   return {
@@ -133,6 +155,7 @@ function buildConfig(env: Env, jwtSecret: string) {
     migrateOnStart: env.MIGRATE_ON_START,
     /** DATA_DIR, absolute: the embedded database, the secret and (disk driver) attachment bytes. */
     dataDir: resolve(env.DATA_DIR),
+    storage: storageConfig(env),
     redis: env.REDIS_URL ? { url: env.REDIS_URL, prefix: env.REDIS_PREFIX } : undefined,
     auth: {
       jwtSecret,
@@ -242,6 +265,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     }
     if (parsed.NODE_ENV === 'production' && !parsed.JWT_SECRET) {
       problems.push('JWT_SECRET: required in production');
+    }
+    if (parsed.STORAGE_DRIVER === 's3' && !parsed.S3_BUCKET) {
+      problems.push('S3_BUCKET: required when STORAGE_DRIVER=s3');
     }
     if (parsed.PLATFORM_JWT_ISSUER && parsed.PLATFORM_JWT_ISSUER === parsed.JWT_ISSUER) {
       problems.push('PLATFORM_JWT_ISSUER: must differ from JWT_ISSUER (tokens are routed by issuer)');

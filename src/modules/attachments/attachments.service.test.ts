@@ -59,6 +59,7 @@ describe('attachments service: scanning the stored bytes', () => {
       },
       storage: createDiskStorage({ root }),
       scanner: {
+        configured: true,
         scan: async (body) => {
           scanned.push(await text(body));
           return scan(Readable.from([]));

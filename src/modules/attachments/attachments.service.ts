@@ -73,7 +73,7 @@ export function storageKeyFor(id: string, now: Date): string {
 export function createAttachmentsService(deps: {
   attachmentsRepository: Pick<AttachmentsRepository, 'insert'>;
   storage: Storage;
-  scanner: Pick<Scanner, 'scan'>;
+  scanner: Pick<Scanner, 'scan' | 'configured'>;
   uploadRateLimiter: RateLimiter;
   settings: {
     maxSize: number;
@@ -87,6 +87,8 @@ export function createAttachmentsService(deps: {
   const now = deps.now ?? (() => new Date());
 
   async function scanStored(key: string): Promise<ScanResult> {
+    // No scanner configured: nothing to read the stored bytes back for.
+    if (!scanner.configured) return { status: 'skipped' };
     try {
       const stored = await storage.get(key);
       if (!stored) throw new ScannerUnavailableError('the stored upload vanished before its scan');
