@@ -49,10 +49,8 @@ export function createDiskStorage({ root }: { root: string }): Storage {
       if (!found) return undefined;
       if (range) {
         const end = Math.min(range.end, found.size - 1);
-        return {
-          body: createReadStream(path, { start: range.start, end }),
-          size: Math.max(0, end - range.start + 1),
-        };
+        // `size` is the whole object's (what Content-Range needs), as on S3.
+        return { body: createReadStream(path, { start: range.start, end }), size: found.size };
       }
       return { body: createReadStream(path), size: found.size };
     },

@@ -12,7 +12,10 @@ export interface Storage {
    * that errors (e.g. the size limit tripped while reading) rejects, and nothing stays stored.
    */
   put(key: string, body: Readable, options: { contentType: string }): Promise<{ size: number }>;
-  /** A readable of the object, or of `range` (inclusive byte offsets) of it; undefined if absent. */
+  /**
+   * A readable of the object, or of `range` (inclusive byte offsets) of it; undefined if absent.
+   * `size` is always the whole object's size (what a 206's Content-Range needs).
+   */
   get(
     key: string,
     range?: { start: number; end: number },
